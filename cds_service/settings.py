@@ -1,0 +1,140 @@
+"""Settings: every knob is an environment variable prefixed ``CDS_``.
+
+One table (``SETTINGS``) names each setting, its type, default and meaning; README.md's settings table is
+checked against it by ``tests/unit/test_docs.py``. A JSON settings file named by ``CDS_SETTINGS_FILE`` may
+add values; the environment always wins over the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # environment variable
+    field: str  # attribute on Settings
+    kind: type
+    default: Any
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("CDS_SETTINGS_FILE", "settings_file", str, "", "Optional JSON file of `CDS_*` keys; the environment wins over it."),
+    Setting("CDS_DATA_DIR", "data_dir", str, "instance", "Directory for local state (SQLite database, metrics scratch)."),
+    Setting("CDS_DATABASE_URL", "database_url", str, "", "SQLAlchemy URL of the feedback/audit store; empty = SQLite file `$CDS_DATA_DIR/cds.db`. PostgreSQL: `postgresql+psycopg://user:pw@host/db`."),
+    Setting("CDS_HOOKS_DIR", "hooks_dir", str, str(PROJECT_ROOT / "hooks"), "Directory of service definitions (one JSON file per CDS service)."),
+    Setting("CDS_CRITERIA", "criteria", str, "acr-vcf-2022", "Active criteria pack: `acr-vcf-2022` or `acr-vcf-2018`."),
+    Setting("CDS_FHIR_ALLOWLIST", "fhir_allowlist", str, "http://127.0.0.1,http://localhost,http://[::1]", "Comma-separated base-URL prefixes of FHIR servers the service may call (SSRF guard). Default: loopback only."),
+    Setting("CDS_FHIR_TIMEOUT", "fhir_timeout", float, 0.4, "Seconds allowed for one FHIR HTTP request (connect + read)."),
+    Setting("CDS_FHIR_BUDGET", "fhir_budget", float, 0.8, "Seconds allowed for all FHIR fetching of one hook call, pages included."),
+    Setting("CDS_FHIR_MAX_PAGES", "fhir_max_pages", int, 5, "Most `next` pages followed per prefetch query."),
+    Setting("CDS_MAX_BODY_BYTES", "max_body_bytes", int, 10_000_000, "Largest request body accepted (413 above)."),
+    Setting("CDS_MAX_JSON_DEPTH", "max_json_depth", int, 64, "Deepest JSON nesting accepted (400 above)."),
+    Setting("CDS_MAX_DRAFT_ORDERS", "max_draft_orders", int, 200, "Most draftOrders entries accepted (400 above)."),
+    Setting("CDS_MAX_PREFETCH_RESOURCES", "max_prefetch_resources", int, 20_000, "Most resources accepted across all prefetch Bundles (400 above)."),
+    Setting("CDS_PUBLIC_BASE_URL", "public_base_url", str, "", "Public base URL clients call (e.g. `https://cds.example.org`); JWT `aud` is checked against it. Empty = the request's own host URL."),
+    Setting("CDS_TRUSTED_ISSUERS_FILE", "trusted_issuers_file", str, "", "JSON file of trusted JWT issuers (iss, jku/jwks, tenants). Empty = no client authentication (loopback only)."),
+    Setting("CDS_JWT_ALGORITHMS", "jwt_algorithms", str, "ES384,RS384", "Accepted JWT `alg` values (ES256/RS256 may be added; never none/HS*)."),
+    Setting("CDS_JWT_CLOCK_SKEW", "jwt_clock_skew", int, 60, "Seconds of clock skew allowed on `exp`/`iat`/`nbf`."),
+    Setting("CDS_CORS_ORIGINS", "cors_origins", str, "*", "Allowed CORS origins, comma-separated, or `*` (the CDS Hooks sandbox calls from a browser)."),
+    Setting("CDS_MIRROR_SYSTEM_ACTIONS", "mirror_system_actions", bool, True, "Also put systemActions under `extension.systemActions` (read by the CDS Hooks sandbox)."),
+    Setting("CDS_LOG_LEVEL", "log_level", str, "INFO", "Log level of the JSON logs."),
+    Setting("CDS_WORKERS", "workers", int, 2, "gunicorn worker processes for `serve`."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    settings_file: str
+    data_dir: str
+    database_url: str
+    hooks_dir: str
+    criteria: str
+    fhir_allowlist: str
+    fhir_timeout: float
+    fhir_budget: float
+    fhir_max_pages: int
+    max_body_bytes: int
+    max_json_depth: int
+    max_draft_orders: int
+    max_prefetch_resources: int
+    public_base_url: str
+    trusted_issuers_file: str
+    jwt_algorithms: str
+    jwt_clock_skew: int
+    cors_origins: str
+    mirror_system_actions: bool
+    log_level: str
+    workers: int
+
+    @property
+    def fhir_allowed_prefixes(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.fhir_allowlist.split(",") if p.strip())
+
+    @property
+    def store_url(self) -> str:
+        """The database URL in use: the configured one or the embedded SQLite default."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'cds.db'}"
+
+    @property
+    def authentication_configured(self) -> bool:
+        return bool(self.trusted_issuers_file)
+
+    def but(self, **changes: Any) -> Settings:
+        """A copy with some values changed (tests and the CLI use this)."""
+        return replace(self, **changes)
+
+
+class SettingsError(ValueError):
+    """A setting has a value of the wrong type; start-up stops with this message."""
+
+
+def _coerce(setting: Setting, raw: Any) -> Any:
+    if setting.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{setting.name} must be true or false, got {raw!r}")
+    try:
+        return setting.kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{setting.name} must be {setting.kind.__name__}, got {raw!r}") from exc
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then the settings file, then the environment, then explicit overrides."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {s.field: s.default for s in SETTINGS}
+    file_name = env.get("CDS_SETTINGS_FILE", "")
+    if file_name:
+        try:
+            from_file = json.loads(Path(file_name).read_text())
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"CDS_SETTINGS_FILE {file_name!r} is not a readable JSON object: {exc}") from exc
+        if not isinstance(from_file, dict):
+            raise SettingsError(f"CDS_SETTINGS_FILE {file_name!r} must hold a JSON object")
+        env = {**{k: str(v) if not isinstance(v, bool) else v for k, v in from_file.items()}, **env}
+    by_name = {s.name: s for s in SETTINGS}
+    for name, setting in by_name.items():
+        if name in env:
+            values[setting.field] = _coerce(setting, env[name])
+    known = {f.name for f in fields(Settings)}
+    for key, value in overrides.items():
+        if key not in known:
+            raise SettingsError(f"unknown setting {key!r}")
+        values[key] = value
+    return Settings(**values)

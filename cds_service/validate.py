@@ -1,0 +1,130 @@
+"""Step 2 of the request path: validate a hook call and turn it into a plain ``HookRequest``.
+
+Input: the raw request bytes and the service definition. Output: ``HookRequest`` or a ``RequestRejected``
+(400) naming the field. Strict on the envelope (CDS Hooks 2.0 #http-request, order-select/order-sign
+context), tolerant inside ``draftOrders``: entries are kept raw and parsed one by one by ``orders.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import RequestRejected
+from .hook_definitions import HookDefinition
+from .schemas import first_error
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_json_depth: int = 64
+    max_draft_orders: int = 200
+    max_prefetch_resources: int = 20_000
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_id: str
+    user_id: str
+    encounter_id: str | None
+    selections: tuple[str, ...] | None  # order-select only; None on order-sign
+    draft_entries: tuple[Any, ...]  # each draftOrders.entry[].resource, unparsed (may be invalid)
+    fhir_server: str | None
+    prefetch: Mapping[str, Any]  # as sent: a missing key means "fetch it", None means "no data"
+    fhir_authorization: Mapping[str, Any] | None = field(default=None, repr=False)  # never logged
+
+    @property
+    def access_token(self) -> str | None:
+        if not self.fhir_authorization:
+            return None
+        return self.fhir_authorization.get("access_token")
+
+
+def parse_json(raw: bytes, limits: Limits) -> Any:
+    """Decode a JSON body; malformed, non-UTF-8 or too deeply nested input is a 400 with the reason."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestRejected(f"body is not UTF-8 (byte {exc.start})", field="(body)") from exc
+    if _nesting_exceeds(text, limits.max_json_depth):
+        raise RequestRejected(f"JSON nesting deeper than {limits.max_json_depth} levels", field="(body)")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RequestRejected(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                              field="(body)") from exc
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Bracket depth outside strings, in one linear pass (json.loads would recurse, then crash)."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def validate_request(body: Any, definition: HookDefinition, limits: Limits) -> HookRequest:
+    problem = first_error("hook-request", body)
+    if problem:
+        raise RequestRejected(problem, field=problem.split(":", 1)[0])
+    if body["hook"] != definition.hook:
+        raise RequestRejected(
+            f"hook: this service ({definition.id}) answers {definition.hook!r}, not {body['hook']!r}", field="hook")
+    context = body["context"]
+    problem = first_error("order-context", context, prefix="context")
+    if problem:
+        raise RequestRejected(problem, field=problem.split(":", 1)[0])
+    if definition.hook == "order-select" and "selections" not in context:
+        raise RequestRejected("context.selections: required for order-select", field="context.selections")
+    entries = context["draftOrders"].get("entry", [])
+    if len(entries) > limits.max_draft_orders:
+        raise RequestRejected(f"context.draftOrders: {len(entries)} entries, more than {limits.max_draft_orders}",
+                              field="context.draftOrders.entry")
+    prefetch = body.get("prefetch") or {}
+    _check_prefetch_size(prefetch, limits)
+    selections = tuple(context["selections"]) if definition.hook == "order-select" else None
+    return HookRequest(
+        service_id=definition.id,
+        hook=body["hook"],
+        hook_instance=body["hookInstance"],
+        patient_id=context["patientId"],
+        user_id=context["userId"],
+        encounter_id=context.get("encounterId"),
+        selections=selections,
+        draft_entries=tuple(entry.get("resource") for entry in entries),
+        fhir_server=body.get("fhirServer"),
+        prefetch=prefetch,
+        fhir_authorization=body.get("fhirAuthorization"),
+    )
+
+
+def _check_prefetch_size(prefetch: Mapping[str, Any], limits: Limits) -> None:
+    total = 0
+    for key, value in prefetch.items():
+        if isinstance(value, dict) and isinstance(value.get("entry"), list):
+            total += len(value["entry"])
+        elif value is not None:
+            total += 1
+        if total > limits.max_prefetch_resources:
+            raise RequestRejected(
+                f"prefetch: more than {limits.max_prefetch_resources} resources in total", field=f"prefetch.{key}")
