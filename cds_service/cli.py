@@ -1,0 +1,87 @@
+"""Command line: ``cds-service serve`` (same as ``python -m cds_service serve``) and the tool commands.
+
+``serve`` runs the app under gunicorn (pre-fork workers with threads: a hook call spends most of its time
+waiting on the FHIR server). It refuses a non-loopback bind without client authentication configured,
+unless ``--allow-unauthenticated`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .settings import SettingsError, load_settings
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from . import create_app
+
+    try:
+        settings = load_settings()
+        create_app(settings)  # fail fast, before forking, on a bad hook file, pack or setting
+    except (SettingsError, ValueError, OSError) as exc:
+        print(f"cds-service: cannot start: {exc}", file=sys.stderr)
+        return 2
+    if not settings.authentication_configured:
+        if not is_loopback(args.host) and not args.allow_unauthenticated:
+            print(f"cds-service: refusing to listen on {args.host} without client authentication "
+                  "(set CDS_TRUSTED_ISSUERS_FILE, or pass --allow-unauthenticated for a local demo)",
+                  file=sys.stderr)
+            return 2
+        print("cds-service: no trusted issuers configured: client JWTs are NOT checked", file=sys.stderr)
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{args.host}:{args.port}",
+                "workers": args.workers or settings.workers,
+                "worker_class": "gthread",
+                "threads": args.threads,
+                "timeout": 30,
+                "graceful_timeout": 10,
+                "accesslog": None,  # our own JSON logs record requests without patient data
+                "errorlog": "-",
+                "loglevel": "warning",
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    print(f"cds-service: serving on http://{args.host}:{args.port}/cds-services", file=sys.stderr, flush=True)
+    Server().run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the CDS Hooks service under gunicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=0, help="worker processes (default: CDS_WORKERS)")
+    serve.add_argument("--threads", type=int, default=4, help="threads per worker")
+    serve.add_argument("--allow-unauthenticated", action="store_true",
+                       help="allow a non-loopback bind without client JWT checks (local demos only)")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

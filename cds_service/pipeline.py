@@ -1,0 +1,67 @@
+"""The request path of one hook call, step by step; no logic of its own.
+
+validate -> recognise orders (none relevant: done, nothing fetched) -> gather FHIR data -> extract facts
+-> classify variant -> rate orders -> build cards -> check the response. Authentication happens before,
+in web.py, because it needs the HTTP headers and URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .cards import CardOptions, build_response
+from .facts import ClinicalFacts, extract_facts
+from .fhir_data import PatientData, gather_fhir_data
+from .hook_definitions import HookDefinition
+from .orders import recognise_orders
+from .ratings import Rating, rate_order
+from .response import check_response
+from .validate import HookRequest, Limits, validate_request
+from .variants import classify_variant
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Everything loaded once at start-up that the steps need (see ``create_app``)."""
+
+    settings: Any
+    definitions: Any
+    pack: Any
+    catalogue: Any
+    fact_rules: Any
+    variant_rules: Any
+    fetcher: Any
+    limits: Limits
+    card_options: CardOptions
+
+
+@dataclass(frozen=True)
+class HookOutcome:
+    response: dict[str, Any]
+    request: HookRequest
+    ratings: tuple[Rating, ...] = ()
+    data: PatientData | None = None
+    facts: ClinicalFacts | None = field(default=None, repr=False)
+
+
+def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetime) -> HookOutcome:
+    request = validate_request(body, definition, engine.limits)
+    recognised = recognise_orders(request, engine.catalogue)
+    if not recognised.orders:
+        return HookOutcome({"cards": []}, request)
+    data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
+    facts = extract_facts(data, recognised.orders, now, engine.fact_rules)
+    has_fracture = bool(facts.value("fracture"))
+    orders = [o for o in recognised.orders if has_fracture or not o.requires_fracture_context]
+    if not orders:
+        return HookOutcome({"cards": []}, request, data=data, facts=facts)
+    ratings = tuple(
+        rate_order(order, classify_variant(facts, order.kind, engine.pack.id, engine.variant_rules), engine.pack)
+        for order in orders
+    )
+    response = build_response(request, recognised, data, facts, ratings, engine.pack, engine.catalogue,
+                              engine.card_options)
+    check_response(response)
+    return HookOutcome(response, request, ratings, data, facts)

@@ -1,0 +1,154 @@
+"""The HTTP edge: routes, CORS, limits and errors as JSON. The only module that touches ``flask.request``.
+
+Endpoints (CDS Hooks 2.0): ``GET /cds-services`` (discovery), ``POST /cds-services/{id}`` (hook call),
+``POST /cds-services/{id}/feedback``; plus ``/healthz``, ``/readyz`` and ``/metrics`` for operations.
+Every error is a JSON OperationOutcome naming the field; a bug becomes a generic 500 with a request id,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .errors import CdsError, RequestRejected, Unauthorized, operation_outcome
+from .hook_definitions import discovery_document
+from .pipeline import run_hook
+from .schemas import first_error
+from .validate import parse_json
+
+log = logging.getLogger("cds_service.web")
+bp = Blueprint("cds", __name__)
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def services() -> Any:
+    return current_app.extensions["cds"]
+
+
+def public_url(path: str) -> str:
+    """The URL the client called, as the client sees it (JWT ``aud``): configured base URL behind a proxy."""
+    base = services().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
+    return base + path
+
+
+@bp.before_app_request
+def start_request() -> None:
+    g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def authenticate() -> None:
+    """Runs before body validation: an unauthenticated caller learns nothing about the body's faults."""
+    authenticator = services().authenticator
+    if authenticator is not None:
+        authenticator.verify(request.headers.get("Authorization"), public_url(request.path))
+
+
+def read_json_body() -> Any:
+    if request.mimetype not in JSON_TYPES:
+        raise CdsError(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}",
+                       status=415, field="Content-Type", code="not-supported")
+    return parse_json(request.get_data(cache=False), services().engine.limits)
+
+
+def known_service(service_id: str) -> Any:
+    definition = services().engine.definitions.get(service_id)
+    if definition is None:
+        raise CdsError(f"no CDS service with id {service_id[:100]!r}", status=404, field="id", code="not-found")
+    return definition
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    authenticate()
+    return jsonify(discovery_document(services().engine.definitions))
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    authenticate()
+    definition = known_service(service_id)
+    body = read_json_body()
+    outcome = run_hook(body, definition, services().engine, datetime.now(UTC))
+    services().record(outcome)
+    return jsonify(outcome.response)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    authenticate()
+    known_service(service_id)
+    body = read_json_body()
+    problem = first_error("feedback", body)
+    if problem:
+        raise RequestRejected(problem, field=problem.split(":", 1)[0])
+    stored = services().store.save_feedback(service_id, body["feedback"])
+    return jsonify({"stored": stored, "received": len(body["feedback"])})
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    checks = services().readiness()
+    status = 200 if all(checks.values()) else 503
+    return jsonify({"status": "ok" if status == 200 else "unavailable", "checks": checks}), status
+
+
+@bp.after_app_request
+def add_cors_and_id(response: Response) -> Response:
+    """CORS as the CDS Hooks sandbox needs it: it calls from a browser with Authorization + Content-Type."""
+    allowed = services().settings.cors_origins.strip()
+    origin = request.headers.get("Origin")
+    if allowed == "*":
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin and origin in {o.strip() for o in allowed.split(",")}:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Max-Age"] = "600"
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    return response
+
+
+def error_response(status: int, message: str, code: str, field: str | None = None) -> Response:
+    response = jsonify(operation_outcome(message, code=code, field=field))
+    response.status_code = status
+    return response
+
+
+def handle_cds_error(error: CdsError) -> Response:
+    if isinstance(error, Unauthorized):
+        log.warning("authentication failed", extra={"reason": error.message, "path": request.path})
+        return error_response(401, "unauthorized", "login")
+    return error_response(error.status, error.message, error.code, error.field)
+
+
+def handle_http_error(error: HTTPException) -> Response:
+    if isinstance(error, RequestEntityTooLarge):
+        limit = services().settings.max_body_bytes
+        return error_response(413, f"request body larger than {limit} bytes", "too-large", "(body)")
+    return error_response(error.code or 500, error.description or error.name, "processing")
+
+
+def handle_unexpected(error: Exception) -> Response:
+    log.error("unhandled error", exc_info=error, extra={"path": request.path})
+    return error_response(500, f"internal error (request id {g.get('request_id', '')})", "exception")
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.register_error_handler(CdsError, handle_cds_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
