@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from . import web
-from .services import build_services
-from .settings import Settings, load_settings
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the WSGI app. Start-up stops here with a clear message if any definition or data file is bad."""
+    """Build the WSGI app. Start-up stops here with a clear message if any definition or data file is bad.
+
+    Imports stay inside the function so that ``import cds_service.<step>`` (tests, tools) does not load Flask,
+    the FHIR models and every data file.
+    """
+    from flask import Flask
+
+    from . import web
+    from .services import build_services
+    from .settings import load_settings
+
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -1,0 +1,98 @@
+"""Shared fixtures: settings, app, client, a live service under gunicorn, and paths to shared material."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+EXTERNAL = SHARED / "external"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def external_files(role: str) -> list[str]:
+    """Names of the files in shared/external/ whose manifest role is ``role`` (request, response, ...)."""
+    manifest = json.loads((EXTERNAL / "manifest.json").read_text())
+    return sorted(name for name, meta in manifest["files"].items() if meta.get("role") == role)
+
+
+def load_external(name: str) -> Any:
+    return json.loads((EXTERNAL / name).read_text())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Any:
+    from cds_service.settings import load_settings
+
+    return load_settings({}, data_dir=str(tmp_path))
+
+
+@pytest.fixture
+def app(settings: Any) -> Any:
+    from cds_service import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+class LiveService:
+    """``cds-service serve`` in a subprocess: the real CLI, the real gunicorn, a free loopback port."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cds_service", "serve", "--port", str(self.port), "--workers", str(workers)],
+            cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited: {self.process.stderr.read().decode(errors='replace')}")
+            try:
+                if requests.get(f"{self.base_url}/healthz", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("service did not answer /healthz within 30 s")
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    data_dir = tmp_path_factory.mktemp("live-service")
+    service = LiveService({"CDS_DATA_DIR": str(data_dir), "CDS_LOG_LEVEL": "WARNING"})
+    yield service
+    service.stop()
