@@ -32,8 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
-        create_app(settings)  # fail fast, before forking, on a bad hook file, pack or setting
-    except (SettingsError, ValueError, OSError) as exc:
+    except SettingsError as exc:
         print(f"cds-service: cannot start: {exc}", file=sys.stderr)
         return 2
     if not settings.authentication_configured:
@@ -43,6 +42,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         print("cds-service: no trusted issuers configured: client JWTs are NOT checked", file=sys.stderr)
+    try:
+        create_app(settings)  # fail fast, before forking, on a bad hook file, pack or setting
+    except (ValueError, OSError) as exc:
+        print(f"cds-service: cannot start: {exc}", file=sys.stderr)
+        return 2
 
     class Server(BaseApplication):
         def load_config(self) -> None:
