@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback bind without client JWT checks (local demos only)")
     serve.set_defaults(func=cmd_serve)
+    from . import cli_fixtures
+
+    cli_fixtures.add_commands(commands)
     return parser
 
 

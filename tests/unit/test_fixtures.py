@@ -24,6 +24,7 @@ from cds_service.fixtures import (
     load_into,
     materialise,
     prefetch_for,
+    search,
     shift_dates,
 )
 from cds_service.hook_definitions import load_hook_definitions
@@ -70,15 +71,32 @@ def test_scenario_is_valid_r4_and_loadable(name: str) -> None:
     assert set(references) <= ids, "every reference must resolve inside the Bundle"
 
 
+@pytest.mark.parametrize("definition", DEFINITIONS.values(), ids=list(DEFINITIONS))
 @pytest.mark.parametrize("name", NAMES)
-def test_categories_match_the_prefetch_queries(name: str) -> None:
-    """prefetch_for selects by type only; that is exact because every resource is in a queried category."""
+def test_every_clinical_resource_is_prefetched_by_some_template(name: str, definition) -> None:
+    """A fixture resource no template asks for would be invisible to the service: a silent test gap."""
     scenario = materialise(name, TODAY)
-    for observation in of_type(scenario, "Observation"):
-        category = {c["code"] for cat in observation["category"] for c in cat["coding"]}
-        assert category & {"survey", "vital-signs", "exam", "imaging"}
-    for report in of_type(scenario, "DiagnosticReport"):
-        assert {c["code"] for cat in report["category"] for c in cat["coding"]} == {"RAD"}
+    prefetch = prefetch_for(scenario, definition)
+    seen = {f"{v['resourceType']}/{v['id']}" for v in prefetch.values() if v and v["resourceType"] != "Bundle"}
+    for value in prefetch.values():
+        if value and value["resourceType"] == "Bundle":
+            seen |= {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in value["entry"]}
+    clinical = {f"{r['resourceType']}/{r['id']}" for r in scenario.resources if r["resourceType"] != "Practitioner"}
+    assert clinical <= seen, clinical - seen
+
+
+def test_search_applies_tokens_sort_and_count() -> None:
+    scenario = materialise("seed-worsening-benign-vcf", TODAY)
+    pid = scenario.patient_id
+    pains = search(scenario.resources, f"Observation?patient={pid}&code=http://loinc.org|72514-3&_sort=-date", pid)
+    assert [e["resource"]["valueInteger"] for e in pains["entry"]] == [8, 5, 7]
+    first = search(scenario.resources, f"Observation?patient={pid}&code=72514-3,8302-2&_sort=date&_count=2", pid)
+    assert first["total"] == 5 and len(first["entry"]) == 2
+    assert search(scenario.resources, f"Observation?patient={pid}&code=http://snomed.info/sct|72514-3", pid)[
+        "total"] == 0
+    assert search(scenario.resources, "Condition?patient=someone-else", "someone-else")["total"] == 0
+    reports = search(scenario.resources, f"DiagnosticReport?patient={pid}&category=RAD,LP29684-5", pid)
+    assert reports["total"] == 3
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -143,8 +161,9 @@ def test_prefetch_covers_every_template_key(name: str, definition) -> None:
         assert value["type"] == "searchset" and value["total"] == len(value["entry"])
         wanted = definition.prefetch[key].split("?")[0]
         assert all(e["resource"]["resourceType"] == wanted for e in value["entry"])
-    observations = [e["resource"]["effectiveDateTime"] for e in prefetch["observations"]["entry"]]
-    assert observations == sorted(observations, reverse=True)  # _sort=-date
+        if "_sort=-date" in definition.prefetch[key] and wanted == "Observation":
+            dates = [e["resource"]["effectiveDateTime"] for e in value["entry"]]
+            assert dates == sorted(dates, reverse=True)
 
 
 @pytest.mark.parametrize("definition", DEFINITIONS.values(), ids=list(DEFINITIONS))
@@ -219,3 +238,15 @@ def test_send_scenario_needs_a_fhir_server_without_prefetch() -> None:
 
 def test_format_cards_without_cards() -> None:
     assert cli_fixtures.format_cards({"cards": []}) == "(no cards)"
+
+
+@responses.activate
+def test_load_fixtures_command_reports_each_scenario_and_fails_cleanly() -> None:
+    base = "http://127.0.0.1:9/fhir"
+    responses.post(base, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+    responses.post(base, status=400, json={"resourceType": "OperationOutcome", "issue": [{"code": "invalid"}]})
+    args = parse(["load-fixtures", "--fhir-server", base, "--scenario", "no-spine-problem"])
+    out = io.StringIO()
+    assert args.func(args, out=out) == 0
+    assert out.getvalue().startswith("no-spine-problem: Patient/vcf-knee-58m")
+    assert args.func(args, out=out) == 1
