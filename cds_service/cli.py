@@ -73,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cds-service", description="Spine-order CDS Hooks service and its tools.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the CDS Hooks service under gunicorn")
     serve.add_argument("--host", default="127.0.0.1")
