@@ -3,14 +3,31 @@
 Input: ``PatientData``, the recognised ``DraftOrder``s (their reasonCode counts as evidence), the time of
 the call, and the fact rules (code lists and thresholds, data under ``criteria/``). Output:
 ``ClinicalFacts``. Pure: no I/O, no clock reads (``now`` is an argument).
-The fact vocabulary is documented in docs/architecture.md.
+The fact vocabulary is documented in docs/architecture.md; the rules in docs/clinical-logic.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+
+from . import fact_findings, fact_therapy
+from .fact_fracture import fracture_facts
+from .fact_resources import Found, best_confidence, sources
+from .fact_rules import FactRules, load_fact_rules
+from .fhir_data import PatientData
+from .orders import DraftOrder
+
+__all__ = ["ClinicalFacts", "Fact", "FactRules", "extract_facts", "load_fact_rules"]
+
+VOCABULARY = (
+    "fracture", "fracture_level", "fracture_onset", "acuity", "new_fracture", "etiology", "symptomatic",
+    "pain_trend", "pain_latest", "deformity", "pulmonary_dysfunction", "marrow_edema", "neuro_red_flag",
+    "retropulsion", "malignancy", "contraindications", "prior_augmentation_or_surgery", "multiple_fractures",
+    "osteoporosis", "osteoporosis_therapy", "failed_conservative_care", "high_energy_trauma",
+)
 
 
 @dataclass(frozen=True)
@@ -33,5 +50,35 @@ class ClinicalFacts:
         return default if fact is None else fact.value
 
 
-def extract_facts(*args: Any, **kwargs: Any) -> ClinicalFacts:
-    raise NotImplementedError
+def extract_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> ClinicalFacts:
+    """Every fact of the vocabulary the data supports; the rest are listed as missing, disagreements as conflicts.
+
+    Malignancy and osteoporosis come first because the fracture etiology depends on them (a traumatic code
+    in an osteoporotic patient after a low-energy fall is a fragility fracture; pathologic vs osteoporotic
+    codes are only reconciled when a malignancy explains them).
+    """
+    found: dict[str, Found] = {
+        "malignancy": fact_findings.malignancy(data, rules),
+        "osteoporosis": fact_findings.osteoporosis(data, rules),
+        "neuro_red_flag": fact_findings.neuro_red_flag(data, now, rules),
+        "contraindications": fact_findings.contraindications(data, rules),
+        "osteoporosis_therapy": fact_therapy.osteoporosis_therapy(data, now, rules),
+    }
+    found.update(fact_findings.simple_flags(data, rules))
+    found.update(fact_findings.imaging_findings(data, rules))
+    found.update(fact_therapy.pain_facts(data, orders, now, rules))
+    fractures, conflicts = fracture_facts(data, orders, now, rules, found["osteoporosis"].value,
+                                          found["malignancy"].value)
+    found.update(fractures)
+    trend = found.get("pain_trend")
+    failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)
+    if failed:
+        found["failed_conservative_care"] = failed
+    facts = {name: _fact(name, item) for name, item in found.items()}
+    missing = tuple(n for n in VOCABULARY if n not in facts and n not in conflicts)
+    return ClinicalFacts(facts, missing, tuple(n for n in VOCABULARY if n in conflicts))
+
+
+def _fact(name: str, item: Found) -> Fact:
+    confidence = item.confidence or (best_confidence(item.evidence) if item.evidence else "coded")
+    return Fact(name, item.value, sources(item.evidence), confidence, item.note)

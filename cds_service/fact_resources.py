@@ -1,0 +1,191 @@
+"""Read what the fact rules need from plain FHIR R4 resource dicts: codings, texts, statuses, dates, evidence.
+
+Records are messy: statuses may be missing, dates may be partial ("2024-03"), and the same finding may be
+coded or only written. These helpers turn each resource into uniform ``Evidence`` so the fact rules do
+not repeat the per-resource-type details. Nothing here decides a fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from .codes import Concept, TextResult
+
+# Resource statuses that mean "this never happened / is not valid": never evidence.
+_VOID_STATUS = frozenset({"entered-in-error", "cancelled", "not-done", "draft", "revoked", "unknown"})
+_VOID_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+_SUSPECTED_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"})
+CURRENT_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+
+
+def reference(resource: Mapping[str, Any]) -> str:
+    return f"{resource.get('resourceType', 'Resource')}/{resource.get('id', '?')}"
+
+
+def status_code(concept: Any) -> str | None:
+    """The code of a CodeableConcept status (clinicalStatus, verificationStatus), lower-case."""
+    if not isinstance(concept, Mapping):
+        return None
+    for coding in concept.get("coding") or ():
+        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+            return coding["code"].lower()
+    return None
+
+
+def clinical_status(resource: Mapping[str, Any]) -> str | None:
+    return status_code(resource.get("clinicalStatus"))
+
+
+def is_void(resource: Mapping[str, Any]) -> bool:
+    """Refuted, entered-in-error, cancelled, not-done: such a resource never counts for anything."""
+    if status_code(resource.get("verificationStatus")) in _VOID_VERIFICATION:
+        return True
+    status = resource.get("status")
+    return isinstance(status, str) and status.lower() in _VOID_STATUS
+
+
+def is_suspected(resource: Mapping[str, Any]) -> bool:
+    return status_code(resource.get("verificationStatus")) in _SUSPECTED_VERIFICATION
+
+
+def is_current(resource: Mapping[str, Any]) -> bool:
+    """A Condition counts as current when active/recurrence/relapse, or (other types, or no status) not closed."""
+    status = clinical_status(resource)
+    if resource.get("resourceType") == "Condition":
+        return status is None or status in CURRENT_CLINICAL
+    return True
+
+
+def parse_date(value: Any) -> date | None:
+    """The calendar date of a FHIR date/dateTime; partial dates take their first day (2024-03 -> 2024-03-01)."""
+    if not isinstance(value, str) or len(value) < 4:
+        return None
+    parts = value[:10].split("-")
+    try:
+        year = int(parts[0])
+        month = int(parts[1]) if len(parts) > 1 else 1
+        day = int(parts[2]) if len(parts) > 2 else 1
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def onset_date(resource: Mapping[str, Any]) -> date | None:
+    """When a finding began: onset, else effective/performed/authored time, else when it was recorded."""
+    for key in ("onsetDateTime", "effectiveDateTime", "performedDateTime", "occurrenceDateTime", "issued",
+                "authoredOn", "started"):
+        found = parse_date(resource.get(key))
+        if found:
+            return found
+    for key in ("onsetPeriod", "effectivePeriod", "performedPeriod"):
+        period = resource.get(key)
+        if isinstance(period, Mapping):
+            found = parse_date(period.get("start")) or parse_date(period.get("end"))
+            if found:
+                return found
+    return recorded_date(resource)
+
+
+def recorded_date(resource: Mapping[str, Any]) -> date | None:
+    return parse_date(resource.get("recordedDate")) or parse_date(resource.get("dateAsserted"))
+
+
+def days_before(now: datetime, when: date | None) -> int | None:
+    return None if when is None else (now.date() - when).days
+
+
+def _concepts(value: Any) -> Iterator[Mapping[str, Any]]:
+    if isinstance(value, Mapping):
+        yield value
+    elif isinstance(value, list):
+        yield from (v for v in value if isinstance(v, Mapping))
+
+
+# Where each resource type keeps its coded meaning and its free text.
+_CODED_FIELDS = {
+    "Condition": ("code",), "Observation": ("code", "valueCodeableConcept"), "Procedure": ("code",),
+    "DiagnosticReport": ("code", "conclusionCode"), "ImagingStudy": ("procedureCode",),
+    "MedicationRequest": ("medicationCodeableConcept",), "MedicationStatement": ("medicationCodeableConcept",),
+    "Medication": ("code",),
+}
+_TEXT_FIELDS = ("conclusion", "valueString", "description")
+
+
+def codings(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
+    for field in _CODED_FIELDS.get(str(resource.get("resourceType")), ("code",)):
+        for concept in _concepts(resource.get(field)):
+            out.extend(c for c in concept.get("coding") or () if isinstance(c, Mapping))
+    return out
+
+
+def texts(resource: Mapping[str, Any]) -> list[str]:
+    """Free text of a resource: CodeableConcept.text, coding displays, conclusion, notes."""
+    out: list[str] = []
+    for field in _CODED_FIELDS.get(str(resource.get("resourceType")), ("code",)):
+        for concept in _concepts(resource.get(field)):
+            if isinstance(concept.get("text"), str):
+                out.append(concept["text"])
+    out.extend(str(c["display"]) for c in codings(resource) if isinstance(c.get("display"), str))
+    out.extend(resource[f] for f in _TEXT_FIELDS if isinstance(resource.get(f), str))
+    for note in _concepts(resource.get("note")):
+        if isinstance(note.get("text"), str):
+            out.append(note["text"])
+    return out
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One resource that supports (or, when negated, explicitly denies) a concept."""
+
+    resource: Mapping[str, Any]
+    source: str  # "Condition/abc" or "ServiceRequest/x (reasonCode)"
+    confidence: Literal["coded", "text"]
+    code: str | None  # the matched code, when coded
+    result: TextResult  # "positive" or "negated"
+    text: str = ""  # the text that matched (only used to read levels), never copied into output
+
+
+def find(resources: Iterable[Mapping[str, Any]], concept: Concept) -> list[Evidence]:
+    """Coded matches first; a resource without a coded match is searched in its free text."""
+    found: list[Evidence] = []
+    for resource in resources:
+        if is_void(resource):
+            continue
+        code = concept.match_codings(codings(resource))
+        if code:
+            found.append(Evidence(resource, reference(resource), "coded", code, "positive", " ".join(texts(resource))))
+            continue
+        for text in texts(resource):
+            result = concept.text.search(text)
+            if result:
+                found.append(Evidence(resource, reference(resource), "text", None, result, text))
+                if result == "positive":
+                    break
+    return found
+
+
+def positives(evidence: Iterable[Evidence]) -> list[Evidence]:
+    return [e for e in evidence if e.result == "positive"]
+
+
+def best_confidence(evidence: Iterable[Evidence]) -> Literal["coded", "text"]:
+    return "coded" if any(e.confidence == "coded" for e in evidence) else "text"
+
+
+def sources(evidence: Iterable[Evidence]) -> tuple[str, ...]:
+    """Unique sources in first-seen order."""
+    return tuple(dict.fromkeys(e.source for e in evidence))
+
+
+@dataclass(frozen=True)
+class Found:
+    """A fact value with the evidence behind it, before it becomes a ``facts.Fact``."""
+
+    value: Any
+    evidence: tuple[Evidence, ...]
+    note: str
+    confidence: Literal["coded", "text"] | None = None  # None: taken from the evidence
