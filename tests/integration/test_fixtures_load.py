@@ -3,14 +3,8 @@ searches back with the counts the Bundle holds."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,48 +14,7 @@ from cds_service.hook_definitions import load_hook_definitions
 from cds_service.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
-UVICORN = PROJECT_ROOT / ".venv-fhir" / "bin" / "uvicorn"
 SEARCHED = ("Condition", "Observation", "MedicationRequest", "DiagnosticReport", "Procedure")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private sekmet-fhir server on loopback (to be replaced by the shared session fixture)."""
-    if not UVICORN.exists():
-        pytest.fail(f"{UVICORN} missing: run `make test` to create .venv-fhir")
-    folder: Path = tmp_path_factory.mktemp("sekmet")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}/fhir"
-    config = folder / "settings.yaml"
-    config.write_text(f"base_url: {base}\nhost: 127.0.0.1\nport: {port}\ndata_dir: {folder / 'data'}\n"
-                      "simulator:\n  enabled: false\nlog_inbound: false\nvalidation:\n  inbound: strict\n")
-    log = (folder / "server.log").open("wb")
-    server = subprocess.Popen(
-        [str(UVICORN), "sekmet.main:app_factory", "--factory", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        env={**os.environ, "SEKMET_CONFIG": str(config)}, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/metadata", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"sekmet did not start: {(folder / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
 
 def _search_ids(base: str, resource_type: str, patient_id: str) -> list[str]:
