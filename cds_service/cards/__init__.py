@@ -1,0 +1,62 @@
+"""Step 8 of the request path: turn ratings, facts and escalations into CDS Hooks cards and systemActions.
+
+Input: the request, recognised orders, patient data (for what was missing), clinical facts, ratings, the
+criteria pack and the order catalogue. Output: ``{"cards": [...], "systemActions": [...]}`` that passes
+``response.check_response``. One card per finding, ordered critical -> warning -> info:
+
+- ``escalation``: neurologic red flag (critical), malignancy, new fracture before treatment, augmentation safety;
+- ``rating``: one card per rated order (with a swap suggestion when not usually appropriate), no-criteria and
+  no-variant cards;
+- ``gap``: the osteoporosis-treatment gap;
+- ``beyond``: NASS AUC and Medicare coverage documentation, labelled "Beyond the ACR criteria";
+- ``actions``: the rating written onto each coded draft order as an ``update`` systemAction.
+
+Pure: no I/O beyond the card data loaded at import, no clock reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..criteria import CriteriaPack
+from ..facts import ClinicalFacts
+from ..fhir_data import PatientData
+from ..orders import OrderCatalogue, RecognisedOrders
+from ..ratings import Rating
+from ..validate import HookRequest
+from .actions import consult_id, system_actions
+from .beyond import beyond_cards
+from .content import CardInput
+from .escalation import escalation_cards
+from .gap import gap_cards
+from .rating import rating_cards
+
+__all__ = ["CardOptions", "build_response", "consult_id"]
+
+_RANK = {"critical": 0, "warning": 1, "info": 2}  # the order clients should show cards in
+
+
+@dataclass(frozen=True)
+class CardOptions:
+    mirror_system_actions: bool = True  # also emit extension.systemActions (the CDS Hooks sandbox reads only that)
+
+
+def build_response(request: HookRequest, recognised: RecognisedOrders, data: PatientData, facts: ClinicalFacts,
+                   ratings: Sequence[Rating], pack: CriteriaPack, catalogue: OrderCatalogue,
+                   options: CardOptions) -> dict[str, Any]:
+    """The hook response for these ratings and facts, checked by ``response.check_response`` in the pipeline.
+
+    ``recognised`` is part of the step contract, but the cards speak only of the orders the pipeline rated
+    (``ratings``): orders it dropped (whole-body studies without a fracture) get no card.
+    """
+    inp = CardInput(request, data, facts, tuple(ratings), pack, catalogue)
+    cards = [*escalation_cards(inp), *rating_cards(inp), *gap_cards(inp), *beyond_cards(inp)]
+    response: dict[str, Any] = {"cards": sorted(cards, key=lambda c: _RANK[c["indicator"]])}
+    actions = system_actions(inp)
+    if actions:
+        response["systemActions"] = actions
+        if options.mirror_system_actions:
+            response["extension"] = {"systemActions": actions}
+    return response
