@@ -74,12 +74,20 @@ def _trend(scores: list[tuple[date, float, Evidence]], now: datetime, rules: Fac
     recent = [s for s in scores if (days_before(now, s[0]) or 0) <= cfg["window_days"]]
     if len(recent) < cfg["min_scores"]:
         return None
-    first, last = recent[0][1], recent[-1][1]
-    change = last - first
-    relative = abs(change) / first if first > 0 else 0.0
-    big = abs(change) >= cfg["change_points"] or relative >= cfg["change_fraction"]
-    value = "stable" if change == 0 or not big else ("worsening" if change > 0 else "improving")
-    note = f"{len(recent)} scores in {cfg['window_days']} days: {first:g} -> {last:g}"
+    earlier, last = [s[1] for s in recent[:-1]], recent[-1][1]
+    low, high = min(earlier), max(earlier)
+
+    def clinically_important(change: float, base: float) -> bool:
+        return change >= cfg["change_points"] or (base > 0 and change / base >= cfg["change_fraction"])
+
+    # Against the best earlier score, so pain that eased and then came back worse (seed 004) is worsening.
+    if last > low and clinically_important(last - low, low):
+        value, base = "worsening", low
+    elif high > last and clinically_important(high - last, high):
+        value, base = "improving", high
+    else:
+        value, base = "stable", recent[0][1]
+    note = f"{len(recent)} scores in {cfg['window_days']} days: {base:g} -> {last:g}"
     return Found(value, tuple(s[2] for s in recent), note)
 
 

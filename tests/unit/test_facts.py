@@ -136,7 +136,10 @@ def test_unspecified_vcf_with_osteoporosis_presumed_osteoporotic() -> None:
 
 @pytest.mark.parametrize(("scores", "trend"), [
     ([(5, 30), (7, 1)], "worsening"), ([(3, 30), (4, 1)], "worsening"), ([(5, 30), (6, 1)], "stable"),
-    ([(8, 30), (5, 1)], "improving"), ([(2, 200), (8, 1)], None), ([(8, 1)], None)])
+    ([(8, 30), (5, 1)], "improving"), ([(2, 200), (8, 1)], None), ([(8, 1)], None),
+    # eased, then came back worse (seed 004): against the best earlier score, not the first one
+    ([(7, 85), (5, 40), (8, 1)], "worsening"), ([(8, 60), (7, 30), (8, 1)], "stable"),
+    ([(5, 60), (8, 30), (6, 1)], "improving")])
 def test_pain_trend(scores: list[tuple[int, int]], trend: str | None) -> None:
     data = patient(*(pain(f"p{i}", s, d) for i, (s, d) in enumerate(scores)))
     assert facts_for(data).value("pain_trend") == trend
