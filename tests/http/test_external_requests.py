@@ -44,7 +44,8 @@ def test_real_request_gets_a_deliberate_answer(live_service: Any, name: str) -> 
 
 def test_non_spine_orders_get_no_cards_and_no_fetch(live_service: Any) -> None:
     """The Epic MedicationRequest call and the CTA-chest PAMA call are not spine orders: 200, no cards."""
-    for name in ("epic-apporchard-order-select-request.json", "pama-connectathon-scenario-02-order-select-request.json"):
+    for name in ("epic-apporchard-order-select-request.json",
+                 "pama-connectathon-scenario-02-order-select-request.json"):
         response = requests.post(live_service.url("/cds-services/spine-order-select"), json=load_external(name),
                                  timeout=10)
         assert response.status_code == 200

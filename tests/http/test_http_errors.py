@@ -37,7 +37,7 @@ def test_cors_preflight_allows_authorization_and_content_type(live_service: Any)
     ("post", "/cds-services/spine-order-select", {"data": b"hook=x", "headers": {"Content-Type": "text/plain"}},
      415, "Content-Type must be application/json"),
     ("post", "/cds-services/spine-order-select", {"json": {"hook": "order-select"}}, 400,
-     "'hookInstance' is a required property"),
+     "(body): 'context' is a required property"),
     ("post", "/cds-services/spine-order-sign", {"json": load_external("sandbox-pama-order-select.json")}, 400,
      "answers 'order-sign', not 'order-select'"),
     ("post", "/cds-services/spine-order-select/feedback", {"json": {"feedback": [{"card": "x"}]}}, 400,
