@@ -58,6 +58,8 @@ def parse_json(raw: bytes, limits: Limits) -> Any:
     except json.JSONDecodeError as exc:
         raise RequestRejected(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                               field="(body)") from exc
+    except ValueError as exc:  # e.g. an integer literal longer than Python's 4,300-digit conversion limit
+        raise RequestRejected(f"unreadable JSON value: {str(exc)[:120]}", field="(body)") from exc
 
 
 def _nesting_exceeds(text: str, limit: int) -> bool:

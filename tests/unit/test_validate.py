@@ -92,6 +92,7 @@ def test_limits_on_draft_orders_and_prefetch() -> None:
     (b"\xff\xfe{}", "not UTF-8"),
     (b"[" * 65 + b"]" * 65, "nesting deeper than 64"),
     (b'{"a": "' + b"[" * 1000 + b'"}', None),  # brackets inside a string are not nesting
+    (b'{"a": ' + b"9" * 5000 + b"}", "unreadable JSON value"),  # found by the fuzzer: was a 500
 ])
 def test_parse_json(raw: bytes, message: str | None) -> None:
     if message is None:
