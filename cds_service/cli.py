@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .settings import SettingsError, load_settings
@@ -25,10 +28,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def prepare_metrics_dir(data_dir: str) -> None:
+    """prometheus_client picks in-memory or per-process-file values when first imported: give the gunicorn
+    workers a fresh shared directory before anything imports it (an operator's own setting is kept)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    path = Path(data_dir).resolve() / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
-
-    from . import create_app
 
     try:
         settings = load_settings()
@@ -42,6 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         print("cds-service: no trusted issuers configured: client JWTs are NOT checked", file=sys.stderr)
+    prepare_metrics_dir(settings.data_dir)
+    from . import create_app  # only now: it imports prometheus_client, which reads PROMETHEUS_MULTIPROC_DIR
+
     try:
         create_app(settings)  # fail fast, before forking, on a bad hook file, pack or setting
     except (ValueError, OSError) as exc:
@@ -83,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback bind without client JWT checks (local demos only)")
     serve.set_defaults(func=cmd_serve)
-    from . import cli_fixtures
+    from . import cli_fixtures, cli_report
 
     cli_fixtures.add_commands(commands)
+    cli_report.add_commands(commands)
     return parser
 
 

@@ -26,6 +26,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from . import metrics
 from .settings import Settings
 
 log = logging.getLogger("cds_service.fhir_server")
@@ -98,6 +99,13 @@ def _under(url: _Origin, base: _Origin) -> bool:
     return url.path == base.path or url.path.startswith(base.path + "/")
 
 
+def _report(key: str, outcome: str, elapsed_s: float, status: int | None = None, pages: int = 0) -> None:
+    """One log line and one metric per prefetch key: never the URL (it holds the patient id) or the token."""
+    log.info("fhir fetch", extra={"prefetch_key": key, "outcome": outcome, "status": status, "pages": pages,
+                                  "duration_ms": round(1000 * elapsed_s)})
+    metrics.observe_fhir(key, elapsed_s, outcome)
+
+
 class FhirFetcher:
     """Parallel FHIR reads for hook calls; safe to share between request threads."""
 
@@ -148,8 +156,7 @@ class FhirFetcher:
                 future.cancel()
                 results[key] = FetchResult("timeout", f"no answer within the {budget_s:g} s budget for FHIR calls",
                                            elapsed_s=time.monotonic() - started)
-                log.info("fhir fetch", extra={"prefetch_key": key, "outcome": "timeout",
-                                              "duration_ms": round(1000 * (time.monotonic() - started))})
+                _report(key, "timeout", time.monotonic() - started)
         return results
 
     def close(self) -> None:
@@ -163,8 +170,7 @@ class FhirFetcher:
         started = time.monotonic()
         result = self._pages(url, base, headers, deadline, budget_s)
         elapsed = time.monotonic() - started
-        log.info("fhir fetch", extra={"prefetch_key": key, "outcome": result.outcome, "status": result.http_status,
-                                      "pages": result.pages, "duration_ms": round(1000 * elapsed)})
+        _report(key, result.outcome, elapsed, result.http_status, result.pages)
         return FetchResult(result.outcome, result.reason, result.resource, result.http_status, result.pages,
                            result.complete, elapsed)
 

@@ -1,43 +1,113 @@
-"""What one running service holds: the engine (loaded data + FHIR fetcher), the store, the authenticator.
+"""What one running service holds: the engine (loaded data + FHIR fetcher), store, authenticator, metrics.
 
 Built once per process by ``create_app``; web.py reaches it through ``current_app.extensions["cds"]``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .cards import CardOptions
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import metrics as metrics_module
+from .authenticate import Authenticator, build_authenticator
+from .cards import CardOptions, consult_id
+from .cards.content import ORDERS_EXTENSION
 from .criteria import load_pack
 from .facts import load_fact_rules
 from .fhir_server import FhirFetcher
 from .hook_definitions import load_hook_definitions
+from .logs import configure_logging
+from .metrics import Metrics
 from .orders import load_order_catalogue
 from .pipeline import Engine, HookOutcome
+from .ratings import Rating
 from .settings import Settings
+from .store import Store
 from .validate import Limits
 from .variants import load_variant_rules
+
+log = logging.getLogger("cds_service.services")
 
 
 @dataclass
 class Services:
     settings: Settings
     engine: Engine
-    store: Any
-    authenticator: Any
+    store: Store
+    authenticator: Authenticator | None
+    metrics: Metrics
 
     def record(self, outcome: HookOutcome) -> None:
-        """After a hook call: audit the ratings."""
+        """After a hook call: audit each rating with the cards shown for it, and count what happened."""
+        service_id = outcome.request.service_id
+        cards = outcome.response.get("cards", [])
+        for card in cards:
+            self.metrics.observe_card(service_id, card.get("indicator"))
+        for rating in outcome.ratings:
+            self.metrics.observe_rating(service_id, rating.status, rating.category)
+        if outcome.data is not None:
+            self.metrics.observe_prefetch(service_id, dict(outcome.data.origin))
+        if outcome.ratings:
+            try:
+                self.store.record_audit(audit_rows(outcome, self.engine.pack.id))
+            except SQLAlchemyError as exc:  # the clinician still gets the cards; the gap is logged and counted
+                log.error("audit write failed", extra={"service": service_id, "reason": type(exc).__name__})
+                self.metrics.audit_failures.inc()
+
+    def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> int:
+        stored = self.store.save_feedback(service_id, items)
+        self.metrics.observe_feedback(service_id, (item.get("outcome") for item in items), stored)
+        return stored
 
     def readiness(self) -> dict[str, bool]:
-        return {"criteria": bool(self.engine.pack.variants)}
+        return {"criteria": bool(self.engine.pack.variants), "database": self.store.ping()}
+
+
+def _card_kind(card: Mapping[str, Any]) -> Any:
+    """The card's topic code (the service's own vocabulary, e.g. ``acr-vcf-2022-rating``), else its indicator."""
+    return (card.get("source") or {}).get("topic", {}).get("code") or card.get("indicator")
+
+
+def _shown_with(rating: Rating, cards: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Cards about this rating's order (they list it under ``ORDERS_EXTENSION``) and cards about no order
+    in particular (e.g. a treatment gap), which were shown alongside every rating of the call."""
+    shown = []
+    for card in cards:
+        orders = (card.get("extension") or {}).get(ORDERS_EXTENSION)
+        if orders is None or rating.order.reference in orders:
+            shown.append(card)
+    return shown
+
+
+def audit_rows(outcome: HookOutcome, pack_id: str) -> list[dict[str, Any]]:
+    """One row per (rating, card shown for it); a rating without a card still gets one row. Codes only."""
+    request = outcome.request
+    cards = [c for c in outcome.response.get("cards", []) if isinstance(c, Mapping)]
+    rows = []
+    for rating in outcome.ratings:
+        code = rating.order.matched_code or {}
+        base = {
+            "consult_id": consult_id(request, rating.order), "service_id": request.service_id,
+            "hook": request.hook, "hook_instance": request.hook_instance, "order_system": code.get("system"),
+            "order_code": code.get("code"), "procedure": rating.order.procedure,
+            "variant": rating.variant.variant, "rating_status": rating.status,
+            "rating_category": rating.category, "rating_score": rating.score, "criteria_pack": pack_id,
+        }
+        rows += [{**base, "card_uuid": c.get("uuid"), "card_kind": _card_kind(c)}
+                 for c in _shown_with(rating, cards)] or [base]
+    return rows
 
 
 def build_services(settings: Settings) -> Services:
+    configure_logging(settings.log_level)
+    definitions = load_hook_definitions(settings.hooks_dir)
     engine = Engine(
         settings=settings,
-        definitions=load_hook_definitions(settings.hooks_dir),
+        definitions=definitions,
         pack=load_pack(settings.criteria),
         catalogue=load_order_catalogue(),
         fact_rules=load_fact_rules(),
@@ -46,4 +116,8 @@ def build_services(settings: Settings) -> Services:
         limits=Limits(settings.max_json_depth, settings.max_draft_orders, settings.max_prefetch_resources),
         card_options=CardOptions(mirror_system_actions=settings.mirror_system_actions),
     )
-    return Services(settings=settings, engine=engine, store=None, authenticator=None)
+    store = Store(settings.store_url)
+    metrics = Metrics(definitions, (key for d in definitions.values() for key in d.prefetch))
+    metrics_module.install(metrics)
+    return Services(settings=settings, engine=engine, store=store,
+                    authenticator=build_authenticator(settings, store.remember_jti), metrics=metrics)

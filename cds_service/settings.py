@@ -43,6 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_PUBLIC_BASE_URL", "public_base_url", str, "", "Public base URL clients call (e.g. `https://cds.example.org`); JWT `aud` is checked against it. Empty = the request's own host URL."),
     Setting("CDS_TRUSTED_ISSUERS_FILE", "trusted_issuers_file", str, "", "JSON file of trusted JWT issuers (iss, jku/jwks, tenants). Empty = no client authentication (loopback only)."),
     Setting("CDS_JWT_ALGORITHMS", "jwt_algorithms", str, "ES384,RS384", "Accepted JWT `alg` values (ES256/RS256 may be added; never none/HS*)."),
+    Setting("CDS_JWKS_MAX_AGE", "jwks_max_age", int, 3600, "Seconds a fetched JWKS is used before it is fetched again."),
+    Setting("CDS_JWKS_MIN_REFETCH", "jwks_min_refetch", int, 60, "Least seconds between two fetches of one JWKS when a token names an unknown `kid` (key rotation without hammering)."),
     Setting("CDS_JWT_CLOCK_SKEW", "jwt_clock_skew", int, 60, "Seconds of clock skew allowed on `exp`/`iat`/`nbf`."),
     Setting("CDS_CORS_ORIGINS", "cors_origins", str, "*", "Allowed CORS origins, comma-separated, or `*` (the CDS Hooks sandbox calls from a browser)."),
     Setting("CDS_MIRROR_SYSTEM_ACTIONS", "mirror_system_actions", bool, True, "Also put systemActions under `extension.systemActions` (read by the CDS Hooks sandbox)."),
@@ -69,6 +71,8 @@ class Settings:
     public_base_url: str
     trusted_issuers_file: str
     jwt_algorithms: str
+    jwks_max_age: int
+    jwks_min_refetch: int
     jwt_clock_skew: int
     cors_origins: str
     mirror_system_actions: bool

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from . import metrics
 from .errors import CdsError, RequestRejected, Unauthorized, operation_outcome
 from .hook_definitions import discovery_document
 from .pipeline import run_hook
@@ -89,7 +90,7 @@ def feedback(service_id: str) -> Response:
     problem = first_error("feedback", body)
     if problem:
         raise RequestRejected(problem, field=problem.split(":", 1)[0])
-    stored = services().store.save_feedback(service_id, body["feedback"])
+    stored = services().save_feedback(service_id, body["feedback"])
     return jsonify({"stored": stored, "received": len(body["feedback"])})
 
 
@@ -103,6 +104,29 @@ def readyz() -> Response:
     checks = services().readiness()
     status = 200 if all(checks.values()) else 503
     return jsonify({"status": "ok" if status == 200 else "unavailable", "checks": checks}), status
+
+
+@bp.get("/metrics")
+def metrics_route() -> Response:
+    """Prometheus scrape; no client JWT (like /healthz): expose it only where the scraper can reach it."""
+    return Response(services().metrics.exposition(), mimetype=metrics.CONTENT_TYPE)
+
+
+ENDPOINTS = {"cds.discovery": "discovery", "cds.call_service": "hook", "cds.feedback": "feedback",
+             "cds.healthz": "healthz", "cds.readyz": "readyz", "cds.metrics_route": "metrics"}
+
+
+@bp.after_app_request
+def count_and_log(response: Response) -> Response:
+    """One JSON log line and one metric sample per request: route, known service id, status, duration."""
+    endpoint = "preflight" if request.method == "OPTIONS" else ENDPOINTS.get(request.endpoint or "", "other")
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    observed = services().metrics
+    service = observed.service((request.view_args or {}).get("service_id", "none"))
+    observed.observe_request(endpoint, service, response.status_code, seconds)
+    log.info("request", extra={"method": request.method, "endpoint": endpoint, "service": service,
+                               "status": response.status_code, "duration_ms": round(seconds * 1000, 1)})
+    return response
 
 
 @bp.after_app_request
