@@ -29,7 +29,7 @@ serve: $(VENV)/.runtime
 	$(VENV)/bin/cds-service serve $(SERVE_ARGS)
 
 lint: $(VENV)/.test
-	$(VENV)/bin/ruff check cds_service tests bench
+	$(VENV)/bin/ruff check .
 
 test: $(VENV)/.test $(FHIR_VENV)/.installed lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
