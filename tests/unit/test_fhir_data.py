@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +15,7 @@ from cds_service.errors import DataUnavailable
 from cds_service.fhir_data import PatientData, gather_fhir_data, reference_type_and_id
 from cds_service.fhir_server import FhirFetcher
 from cds_service.hook_definitions import HookDefinition, load_hook_definitions
-from cds_service.settings import PROJECT_ROOT, Settings, load_settings
+from cds_service.settings import PROJECT_ROOT, Settings
 from cds_service.validate import HookRequest
 
 BASE = "http://127.0.0.1:8090/fhir"
@@ -26,18 +26,6 @@ EPIC = "https://ehr.example.org/api/FHIR/R4"
 @pytest.fixture(scope="module")
 def definition() -> HookDefinition:
     return load_hook_definitions(PROJECT_ROOT / "hooks")["spine-order-sign"]
-
-
-@pytest.fixture
-def fhir_settings() -> Settings:
-    return load_settings({})
-
-
-@pytest.fixture
-def fetcher(fhir_settings: Settings) -> Iterator[FhirFetcher]:
-    fetcher = FhirFetcher(fhir_settings)
-    yield fetcher
-    fetcher.close()
 
 
 def hook_request(prefetch: Mapping[str, Any], fhir_server: str | None = BASE, patient_id: str = PATIENT,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,23 +11,11 @@ import requests
 import responses
 
 from cds_service.fhir_server import FhirFetcher
-from cds_service.settings import Settings, load_settings
+from cds_service.settings import Settings
 
 BASE = "http://127.0.0.1:8090/fhir"
 TOKEN = "secret-token-abc123"  # a test value that must never reach the logs
 PATIENT = "pat-77x"
-
-
-@pytest.fixture
-def fhir_settings() -> Settings:
-    return load_settings({})
-
-
-@pytest.fixture
-def fetcher(fhir_settings: Settings) -> Iterator[FhirFetcher]:
-    fetcher = FhirFetcher(fhir_settings)
-    yield fetcher
-    fetcher.close()
 
 
 def bundle(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
