@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import metrics
 from .errors import CdsError, RequestRejected, Unauthorized, operation_outcome
 from .hook_definitions import discovery_document
+from .openapi import bp as openapi_bp
 from .pipeline import run_hook
 from .schemas import first_error
 from .validate import parse_json
@@ -173,6 +174,7 @@ def handle_unexpected(error: Exception) -> Response:
 
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(openapi_bp)
     app.register_error_handler(CdsError, handle_cds_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
