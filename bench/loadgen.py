@@ -1,0 +1,106 @@
+"""Closed-loop HTTP load generator: N threads, one keep-alive connection each, for a fixed duration.
+
+Runs as its own process (``bench/run.py`` starts it) so that its GIL and CPU time are not the server's.
+Each thread sends the same request again as soon as the previous answer is read; latency is measured from
+sending the request to reading the whole body. The first ``--warmup`` seconds are not counted (lazy
+imports, first connections). Prints one JSON object on stdout.
+
+    python bench/loadgen.py --url http://127.0.0.1:8080/cds-services/x --body body.json -c 4 -d 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def worker(host: str, port: int, path: str, body: bytes | None, start: float, count_from: float, stop: float,
+           latencies: list[float], statuses: Counter[str], lock: threading.Lock) -> None:
+    method = "POST" if body is not None else "GET"
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    mine: list[float] = []
+    seen: Counter[str] = Counter()
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    while time.perf_counter() < start:
+        time.sleep(0.001)
+    while True:
+        sent = time.perf_counter()
+        if sent >= stop:
+            break
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            status = str(response.status)
+            if response.getheader("Connection", "").lower() == "close":
+                connection.close()
+        except (OSError, http.client.HTTPException) as exc:
+            status = type(exc).__name__
+            connection.close()
+        if sent >= count_from:
+            mine.append(time.perf_counter() - sent)
+            seen[status] += 1
+    connection.close()
+    with lock:
+        latencies.extend(mine)
+        statuses.update(seen)
+
+
+def run(url: str, body: bytes | None, concurrency: int, duration: float, warmup: float) -> dict[str, object]:
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2  # every thread connects, then all begin together
+    count_from = start + warmup
+    stop = count_from + duration
+    threads = [threading.Thread(target=worker, args=(parts.hostname, parts.port, path, body, start, count_from,
+                                                     stop, latencies, statuses, lock))
+               for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    ok = statuses.get("200", 0)
+    return {
+        "requests": len(latencies),
+        "ok": ok,
+        "errors": len(latencies) - ok,
+        "statuses": dict(statuses),
+        "rps": len(latencies) / duration,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": (latencies[-1] * 1000) if latencies else float("nan"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--body", type=Path, help="file POSTed as application/json (GET when absent)")
+    parser.add_argument("-c", "--concurrency", type=int, default=4)
+    parser.add_argument("-d", "--duration", type=float, default=10.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds run before measuring")
+    args = parser.parse_args()
+    body = args.body.read_bytes() if args.body else None
+    print(json.dumps(run(args.url, body, args.concurrency, args.duration, args.warmup)))
+
+
+if __name__ == "__main__":
+    main()

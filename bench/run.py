@@ -1,0 +1,406 @@
+"""End-to-end benchmark of the service under gunicorn on loopback; prints one table (``make bench``).
+
+Rows (each: requests/s, latency percentiles, errors, peak RSS per gunicorn worker, cards in the answer):
+  1 baseline      an empty JSON POST answered by a trivial Flask app under the same ``cds-service serve``
+  2 typical       order-select, full prefetch, the seed scenario padded to ~60 resources
+  3 large-500     the same with 500 Observations;  large-5000: with 5,000 Observations
+  4 fetch         order-select without prefetch: the service reads sekmet-fhir through a proxy adding
+                  ``--delay-ms`` per request (bench/delay_proxy.py)
+  5 query         the slowest single FHIR query of the hook's prefetch templates, sent directly (sequentially)
+                  through the same proxy: the floor for row 4 when the service's reads run in parallel
+    query-all     every template's query sent at once (one connection each), wall time until the last
+                  answer: the floor including the FHIR server's own handling of 10 concurrent searches
+A row named ``name@1`` runs at concurrency 1 (service time without queueing: the per-resource cost and the
+fetch overhead are computed from those); other rows run at ``--concurrency``.
+
+Everything listens on 127.0.0.1 only, and every process started here is stopped at the end. The load
+comes from a separate process (bench/loadgen.py). Defaults take about 2 minutes; ``--duration`` scales it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+from records import padded_scenario, resource_count, uncapped  # noqa: E402
+
+from cds_service.fixtures import default_definition, hook_request  # noqa: E402
+
+FHIR_VENV = REPO / ".venv-fhir"
+TARGETS = {"p99_typical_ms": 10.0, "throughput_ratio": 0.20, "fetch_overhead_ms": 15.0,
+           "per_resource_ratio": 1.2, "rss_mb": 150.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A subprocess in its own session, logging to a file (a pipe nobody reads would block it)."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(argv, cwd=REPO, env={**os.environ, **(env or {})}, stdout=self.log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_http(self, url: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=1):
+                    return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer {url} within {timeout} s")
+
+    def stop(self) -> None:
+        """SIGTERM to this process's own group (gunicorn master and its workers), SIGKILL after 10 s."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        self.log.close()
+
+
+def worker_rss(master_pid: int) -> dict[int, int]:
+    """Resident bytes of each child of the gunicorn master: psutil if installed, else Linux /proc."""
+    try:
+        import psutil
+    except ImportError:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+        rss = {}
+        for pid in map(int, children):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            kib = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), "0")
+            rss[pid] = int(kib) * 1024
+        return rss
+    rss = {}
+    for child in psutil.Process(master_pid).children(recursive=True):
+        try:
+            rss[child.pid] = child.memory_info().rss
+        except psutil.Error:
+            continue
+    return rss
+
+
+class RssSampler:
+    """Peak resident memory of each gunicorn worker (children of the master), sampled every 50 ms."""
+
+    def __init__(self, master_pid: int) -> None:
+        self.master_pid = master_pid
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid, rss in worker_rss(self.master_pid).items():
+                self.peaks[pid] = max(rss, self.peaks.get(pid, 0))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.peaks.values(), default=0) / 1e6
+
+
+def post(url: str, body: bytes) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()[:300].decode(errors="replace")
+
+
+def load(url: str, body_file: Path, args: argparse.Namespace, server: Process, concurrency: int) -> dict[str, Any]:
+    """One sanity call (must be 200), then the timed run from loadgen.py, with RSS sampled meanwhile."""
+    status, answer = post(url, body_file.read_bytes())
+    cards = len(answer.get("cards", [])) if isinstance(answer, dict) else None
+    if status != 200:
+        print(f"  warning: sanity call answered {status}: {answer}", file=sys.stderr)
+    with RssSampler(server.popen.pid) as rss:
+        out = subprocess.run([sys.executable, str(BENCH / "loadgen.py"), "--url", url, "--body", str(body_file),
+                              "-c", str(concurrency), "-d", str(args.duration), "--warmup", str(args.warmup)],
+                             check=True, capture_output=True, text=True).stdout
+    result = json.loads(out)
+    result.update(rss_mb=rss.peak_mb, cards=cards, concurrency=concurrency)
+    return result
+
+
+def direct_queries(base: str, patient_id: str, templates: dict[str, str], repeat: int) -> dict[str, Any]:
+    """Each prefetch query sent ``repeat`` times, one at a time, through the proxy; the slowest by p50."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    results = {}
+    for key, template in templates.items():
+        path = f"{parts.path}/{template.replace('{{context.patientId}}', patient_id)}"
+        times = []
+        for i in range(repeat + 2):
+            started = time.perf_counter()
+            connection.request("GET", path, headers={"Accept": "application/fhir+json"})
+            response = connection.getresponse()
+            response.read()
+            if i >= 2:  # two warm-up reads
+                times.append(time.perf_counter() - started)
+            if response.status != 200:
+                raise RuntimeError(f"direct query {key} answered {response.status}")
+        times.sort()
+        results[key] = times
+    connection.close()
+    slowest = max(results, key=lambda k: results[k][len(results[k]) // 2])
+    times = results[slowest]
+
+    def pct(fraction: float) -> float:
+        return times[min(len(times) - 1, max(0, round(fraction * len(times)) - 1))] * 1000
+
+    return {"query": slowest, "requests": len(times), "ok": len(times), "errors": 0,
+            "rps": len(times) / sum(times), "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+            "rss_mb": float("nan"), "cards": None, "concurrency": 1}
+
+
+def parallel_queries(base: str, patient_id: str, templates: dict[str, str], repeat: int) -> dict[str, Any]:
+    """All prefetch queries at once, as the service sends them; wall time until every answer is read."""
+    import concurrent.futures
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    paths = [f"{parts.path}/{t.replace('{{context.patientId}}', patient_id)}" for t in templates.values()]
+    connections = [http.client.HTTPConnection(parts.hostname, parts.port, timeout=30) for _ in paths]
+
+    def get(index: int) -> None:
+        connections[index].request("GET", paths[index], headers={"Accept": "application/fhir+json"})
+        response = connections[index].getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"direct query {paths[index]} answered {response.status}")
+
+    times = []
+    with concurrent.futures.ThreadPoolExecutor(len(paths)) as pool:
+        for i in range(repeat + 2):
+            started = time.perf_counter()
+            list(pool.map(get, range(len(paths))))
+            if i >= 2:
+                times.append(time.perf_counter() - started)
+    for connection in connections:
+        connection.close()
+    times.sort()
+
+    def pct(fraction: float) -> float:
+        return times[min(len(times) - 1, max(0, round(fraction * len(times)) - 1))] * 1000
+
+    return {"query": f"{len(paths)} at once", "requests": len(times), "ok": len(times), "errors": 0,
+            "rps": len(times) / sum(times), "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+            "rss_mb": float("nan"), "cards": None, "concurrency": len(paths)}
+
+
+def start_cds(name: str, argv_prefix: list[str], args: argparse.Namespace, work: Path) -> tuple[Process, str]:
+    port = free_port()
+    env = {"CDS_DATA_DIR": str(work / name), "CDS_WORKERS": str(args.workers)}
+    (work / name).mkdir()
+    server = Process(name, [*argv_prefix, "--host", "127.0.0.1", "--port", str(port),
+                            "--workers", str(args.workers), "--threads", str(args.threads)], work, env)
+    base = f"http://127.0.0.1:{port}"
+    server.wait_http(f"{base}/healthz")
+    return server, base
+
+
+def start_fhir(work: Path, delay_ms: float) -> tuple[list[Process], str, str]:
+    """sekmet-fhir (simulator off) on a free port, and the delay proxy in front of it."""
+    port, proxy_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{port}/fhir"
+    config = work / "sekmet.yaml"
+    config.write_text(f"base_url: {upstream}\nhost: 127.0.0.1\nport: {port}\ndata_dir: {work / 'sekmet'}\n"
+                      "simulator:\n  enabled: false\nlog_inbound: false\nvalidation:\n  inbound: strict\n")
+    fhir = Process("sekmet", [str(FHIR_VENV / "bin" / "uvicorn"), "sekmet.main:app_factory", "--factory",
+                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                              "--no-access-log"], work, {"SEKMET_CONFIG": str(config)})
+    processes = [fhir]
+    fhir.wait_http(f"{upstream}/metadata")
+    proxy = Process("proxy", [sys.executable, str(BENCH / "delay_proxy.py"), "--port", str(proxy_port),
+                              "--upstream", upstream, "--delay-ms", str(delay_ms)], work)
+    processes.append(proxy)
+    proxied = f"http://127.0.0.1:{proxy_port}/fhir"
+    proxy.wait_http(f"{proxied}/metadata")
+    return processes, upstream, proxied
+
+
+def fhir_transaction(base: str, bundle: dict[str, Any]) -> None:
+    request = urllib.request.Request(base, data=json.dumps(bundle).encode(),
+                                     headers={"Content-Type": "application/fhir+json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def print_table(rows: dict[str, dict[str, Any]], sizes: dict[str, int], args: argparse.Namespace) -> None:
+    print(f"\nworkers={args.workers} threads={args.threads} "
+          f"duration={args.duration}s delay={args.delay_ms}ms cpus={os.cpu_count()}")
+    header = ("row", "resources", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "RSS MB/wkr", "cards")
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for name, r in rows.items():
+        label = f"{name} ({r['query']})" if "query" in r else name
+        print("| " + " | ".join([label, fmt(sizes.get(name)), fmt(r["concurrency"]), fmt(r["rps"]),
+                                 fmt(r["p50_ms"], 2), fmt(r["p95_ms"], 2), fmt(r["p99_ms"], 2),
+                                 fmt(r["errors"]), fmt(r["rss_mb"]), fmt(r["cards"])]) + " |")
+    print()
+    checks: list[tuple[str, float, str, bool]] = []
+    if "baseline" in rows and "typical" in rows:
+        ratio = rows["typical"]["rps"] / rows["baseline"]["rps"]
+        checks.append(("throughput typical/baseline", ratio, f">= {TARGETS['throughput_ratio']:.2f}",
+                       ratio >= TARGETS["throughput_ratio"]))
+    for name in ("typical", "typical@1"):
+        if name in rows:
+            p99 = rows[name]["p99_ms"]
+            checks.append((f"{name} p99 ms", p99, f"<= {TARGETS['p99_typical_ms']}", p99 <= TARGETS["p99_typical_ms"]))
+    for name in ("fetch", "fetch@1"):
+        if name in rows and "query" in rows:
+            gap = rows[name]["p50_ms"] - rows["query"]["p50_ms"]
+            checks.append((f"{name} p50 - slowest query p50, ms", gap, f"<= {TARGETS['fetch_overhead_ms']}",
+                           gap <= TARGETS["fetch_overhead_ms"]))
+            checks.append((f"{name} p50 / slowest query p50", rows[name]["p50_ms"] / rows["query"]["p50_ms"],
+                           "info", True))
+        if name in rows and "query-all" in rows:
+            gap = rows[name]["p50_ms"] - rows["query-all"]["p50_ms"]
+            checks.append((f"{name} p50 - all queries at once p50, ms", gap, "info", True))
+    if {"typical@1", "large-500@1", "large-5000@1"} <= rows.keys():
+        def cost(name: str) -> float:  # marginal ms per resource above the typical chart, no queueing
+            return (rows[name]["p50_ms"] - rows["typical@1"]["p50_ms"]) / (sizes[name] - sizes["typical@1"])
+        ratio = cost("large-5000@1") / cost("large-500@1")
+        checks.append(("ms/resource at 500", cost("large-500@1"), "info", True))
+        checks.append(("ms/resource at 5000", cost("large-5000@1"), "info", True))
+        checks.append(("per-resource cost 5000/500", ratio, f"<= {TARGETS['per_resource_ratio']}",
+                       ratio <= TARGETS["per_resource_ratio"]))
+    peak = max((r["rss_mb"] for r in rows.values() if not math.isnan(r["rss_mb"])), default=float("nan"))
+    checks.append(("peak RSS MB per worker", peak, f"<= {TARGETS['rss_mb']}", peak <= TARGETS["rss_mb"]))
+    print("| check | value | target | verdict |\n|---|---|---|---|")
+    for name, value, target, ok in checks:
+        verdict = "" if target == "info" else ("PASS" if ok else "FAIL")
+        print(f"| {name} | {value:.3f} | {target} | {verdict} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (serve's default)")
+    parser.add_argument("-c", "--concurrency", type=int, default=4)
+    parser.add_argument("-d", "--duration", type=float, default=8.0, help="measured seconds per row")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--delay-ms", type=float, default=50.0, help="latency the proxy adds per FHIR request")
+    parser.add_argument("--query-repeat", type=int, default=20, help="sequential reads per query in row 5")
+    parser.add_argument("--rows", default="baseline,typical,typical@1,large-500@1,large-5000@1,large-5000,"
+                                          "fetch,fetch@1,query,query-all")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    wanted = [row for row in args.rows.split(",") if row]
+    today = date.today()
+    definition = default_definition("order-select")
+    scenarios = {"typical": padded_scenario(today), "large-500": padded_scenario(today, 500),
+                 "large-5000": padded_scenario(today, 5000)}
+    sizes = {row: resource_count(scenarios[row.split("@")[0] if row.startswith("large") else "typical"])
+             for row in wanted if row not in {"baseline", "query", "query-all"}}
+    rows: dict[str, dict[str, Any]] = {}
+    cleanup: list[Callable[[], None]] = []
+
+    def concurrency(row: str) -> int:
+        return int(row.split("@")[1]) if "@" in row else args.concurrency
+
+    with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
+        work = Path(tmp)
+
+        def body_file(name: str, body: dict[str, Any]) -> Path:
+            path = work / f"{name}.json"
+            path.write_text(json.dumps(body))
+            return path
+
+        try:
+            if "baseline" in wanted:
+                server, base = start_cds("baseline", [sys.executable, str(BENCH / "baseline_app.py")], args, work)
+                cleanup.append(server.stop)
+                rows["baseline"] = load(f"{base}/cds-services/{definition.id}", body_file("empty", {}), args, server,
+                                        concurrency("baseline"))
+                server.stop()
+            cds, base = start_cds("cds", [sys.executable, "-m", "cds_service", "serve"], args, work)
+            cleanup.append(cds.stop)
+            url = f"{base}/cds-services/{definition.id}"
+            bodies = {name: body_file(name, hook_request(scenario, "order-select", with_prefetch=True,
+                                                         fhir_server=None, definition=uncapped(definition)))
+                      for name, scenario in scenarios.items()}
+            for row in wanted:
+                if row.split("@")[0] in scenarios:
+                    rows[row] = load(url, bodies[row.split("@")[0]], args, cds, concurrency(row))
+            if any(row.split("@")[0] in {"fetch", "query", "query-all"} for row in wanted):
+                processes, upstream, proxied = start_fhir(work, args.delay_ms)
+                cleanup.extend(p.stop for p in processes)
+                fhir_transaction(upstream, scenarios["typical"].bundle)
+                fetch_body = body_file("fetch", hook_request(scenarios["typical"], "order-select",
+                                                             with_prefetch=False, fhir_server=proxied,
+                                                             definition=definition))
+                for row in wanted:
+                    if row.split("@")[0] == "fetch":
+                        rows[row] = load(url, fetch_body, args, cds, concurrency(row))
+                if "query" in wanted:
+                    rows["query"] = direct_queries(proxied, scenarios["typical"].patient_id,
+                                                   dict(definition.prefetch), args.query_repeat)
+                if "query-all" in wanted:
+                    rows["query-all"] = parallel_queries(proxied, scenarios["typical"].patient_id,
+                                                         dict(definition.prefetch), args.query_repeat)
+        finally:
+            for stop in reversed(cleanup):
+                stop()
+    print_table(rows, sizes, args)
+    if args.json:
+        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "sizes": sizes,
+                                         "rows": rows}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
