@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from .errors import DataUnavailable
 from .fhir_server import FetchResult, FhirFetcher
+from .fhir_shape import malformed_field
 from .hook_definitions import HookDefinition
 from .settings import Settings
 from .validate import HookRequest
@@ -68,7 +69,7 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
             origin[key] = "none"
             continue
         problem = _unusable(value, "prefetch")
-        kept = [] if problem else _keep(value, _resource_type(template), request.patient_id)
+        kept, malformed = ([], "") if problem else _keep(value, _resource_type(template), request.patient_id)
         if not problem and _is_read(template) and not kept:
             problem = "prefetch does not hold the context patient's resource"
         if problem:
@@ -76,6 +77,8 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
             continue
         origin[key] = "prefetch"
         found[key] = kept
+        if malformed:
+            missing.append(MissingData(key, malformed))
 
     queries, unfillable = _queries(request, definition, to_fetch)
     for key, why in unfillable.items():
@@ -100,7 +103,8 @@ def _take(key: str, result: FetchResult, definition: HookDefinition, request: Ho
     """Record one fetch result: resources when usable, otherwise a reason the user can act on."""
     template = definition.prefetch[key]
     reason = result.reason if not result.ok else _unusable(result.resource, "the FHIR server's answer")
-    kept = [] if reason else _keep(result.resource or {}, _resource_type(template), request.patient_id)
+    kept, malformed = ([], "") if reason else _keep(result.resource or {}, _resource_type(template),
+                                                     request.patient_id)
     if not reason and _is_read(template) and not kept:
         reason = "the FHIR server did not return the context patient's resource"
     if reason:
@@ -109,6 +113,8 @@ def _take(key: str, result: FetchResult, definition: HookDefinition, request: Ho
         return
     origin[key] = "fetched"
     found[key] = kept
+    if malformed:
+        missing.append(MissingData(key, malformed))
     if not result.complete:
         missing.append(MissingData(key, f"incomplete: {result.reason}"))
 
@@ -142,6 +148,8 @@ def _unusable(value: Any, source: str) -> str:
 def _pre_r4(resource: Mapping[str, Any]) -> bool:
     """Cheap DSTU2/STU3 tells: a pre-R4 resource type, or a DSTU2 Condition (``patient``, string status)."""
     kind = resource.get("resourceType")
+    if not isinstance(kind, str):
+        return False
     if kind in _PRE_R4_TYPES:
         return True
     return kind == "Condition" and ("patient" in resource or isinstance(resource.get("clinicalStatus"), str))
@@ -185,8 +193,10 @@ def _token_value(name: str, request: HookRequest) -> str | None:
     return quote(raw, safe="")
 
 
-def _keep(value: Mapping[str, Any], resource_type: str, patient_id: str) -> list[Mapping[str, Any]]:
-    """The resources of the asked-for type that belong to this patient and carry an id.
+def _keep(value: Mapping[str, Any], resource_type: str,
+          patient_id: str) -> tuple[list[Mapping[str, Any]], str]:
+    """The resources of the asked-for type that belong to this patient, carry an id and are well formed,
+    plus a note on the malformed ones that were dropped ("" when none were).
 
     A read (``Patient/{{context.patientId}}``) may come back without an id (the spec's own example);
     its identity is implied by the request, so it is kept.
@@ -197,15 +207,23 @@ def _keep(value: Mapping[str, Any], resource_type: str, patient_id: str) -> list
     else:
         candidates, need_id = [value], False
     kept = []
+    bad_fields: list[str] = []
     for resource in candidates:
         if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
             continue
         if need_id and not (isinstance(resource.get("id"), str) and resource["id"]):
             continue
+        field = malformed_field(resource)
+        if field:
+            bad_fields.append(field)
+            continue
         if _other_patient(resource, patient_id):
             continue
         kept.append(resource)
-    return kept
+    if not bad_fields:
+        return kept, ""
+    fields = ", ".join(sorted(set(bad_fields))[:5])
+    return kept, f"{len(bad_fields)} malformed {resource_type} resource(s) ignored (wrong JSON type in: {fields})"
 
 
 def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:

@@ -164,7 +164,11 @@ def handle_http_error(error: HTTPException) -> Response:
     if isinstance(error, RequestEntityTooLarge):
         limit = services().settings.max_body_bytes
         return error_response(413, f"request body larger than {limit} bytes", "too-large", "(body)")
-    return error_response(error.code or 500, error.description or error.name, "processing")
+    response = error_response(error.code or 500, error.description or error.name, "processing")
+    for name, value in error.get_headers():  # e.g. Allow on 405, as HTTP requires
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def handle_unexpected(error: Exception) -> Response:

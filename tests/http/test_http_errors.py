@@ -58,3 +58,9 @@ def test_oversized_body_is_413(live_service: Any) -> None:
                              headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert "larger than 10000000 bytes" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_method_not_allowed_lists_the_allowed_methods(live_service: Any) -> None:
+    response = requests.get(live_service.url("/cds-services/spine-order-select"), timeout=5)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"POST", "OPTIONS"}

@@ -302,3 +302,16 @@ def test_user_and_encounter_tokens(fetcher: FhirFetcher, fhir_settings: Settings
     assert {m.key: m.reason for m in data.missing} == {
         "b": "the request has no value for context.encounterId",
         "c": "the request has no value for userPractitionerRoleId"}
+
+
+
+def test_malformed_prefetched_resources_are_dropped_with_a_note(definition: HookDefinition, fetcher: FhirFetcher,
+                                                                  fhir_settings: Settings) -> None:
+    good = {**res("Condition", "c1"), "code": {"coding": [{"system": "http://snomed.info/sct", "code": "42942008"}]}}
+    bad = {**res("Condition", "c2"), "clinicalStatus": {"coding": 3}}
+    request = hook_request(full_prefetch(definition, conditions=searchset(good, bad)))
+    data = gather_fhir_data(request, definition, fetcher, fhir_settings)
+    assert [c["id"] for c in data.of_type("Condition")] == ["c1"]
+    assert data.origin["conditions"] == "prefetch"
+    notes = {m.key: m.reason for m in data.missing}
+    assert notes["conditions"] == "1 malformed Condition resource(s) ignored (wrong JSON type in: clinicalStatus)"

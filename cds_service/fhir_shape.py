@@ -1,0 +1,88 @@
+"""Check the JSON shape of the fields the clinical logic reads, once per resource, before facts are extracted.
+
+Patient data comes from the caller (prefetch) or a FHIR server we do not control. Full ``fhir.resources``
+validation costs ~0.1 ms a resource, too much for a 5,000-Observation record, and would judge fields the
+logic never reads. So each resource is checked only where the fact rules look: a field of the wrong JSON
+type (``coding: true``, ``dispenseRequest: "x"``, ``resourceType: []``) makes the resource malformed; the
+caller drops it and says so, instead of guessing from it or failing the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _members(value: Any, checks: Mapping[str, Callable[[Any], bool]]) -> bool:
+    """A JSON object whose listed members, where present, pass their check."""
+    return isinstance(value, dict) and all(check(value[k]) for k, check in checks.items() if k in value)
+
+
+def _list_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(check(item) for item in value)
+
+
+_CODING = {"system": _is_string, "code": _is_string, "display": _is_string}
+_CONCEPT = {"coding": _list_of(lambda c: _members(c, _CODING)), "text": _is_string}
+
+
+def _concepts(value: Any) -> bool:
+    """A CodeableConcept, or a list of them (R4 uses both shapes across the resources we read)."""
+    if isinstance(value, list):
+        return all(_members(item, _CONCEPT) for item in value)
+    return _members(value, _CONCEPT)
+
+
+def _period(value: Any) -> bool:
+    return _members(value, {"start": _is_string, "end": _is_string})
+
+
+def _annotations(value: Any) -> bool:
+    return _list_of(lambda note: _members(note, {"text": _is_string}))(value)
+
+
+# Field -> check, for every field a fact rule, the order step or the patient filter reads. The same field
+# name has the same R4 type in every resource type we read (Condition, Observation, MedicationRequest,
+# MedicationStatement, Medication, DiagnosticReport, ImagingStudy, Procedure, Patient).
+FIELD_CHECKS: Mapping[str, Callable[[Any], bool]] = {
+    **{field: _is_string for field in (
+        "id", "status", "onsetDateTime", "effectiveDateTime", "performedDateTime", "occurrenceDateTime",
+        "issued", "authoredOn", "started", "recordedDate", "dateAsserted", "conclusion", "valueString",
+        "description", "birthDate", "gender")},
+    **{field: _concepts for field in (
+        "code", "category", "clinicalStatus", "verificationStatus", "bodySite", "valueCodeableConcept",
+        "medicationCodeableConcept", "conclusionCode", "procedureCode", "reasonCode")},
+    **{field: (lambda value: _members(value, {"reference": _is_string})) for field in (
+        "subject", "patient", "medicationReference")},
+    **{field: _period for field in ("onsetPeriod", "effectivePeriod", "performedPeriod")},
+    "valueQuantity": lambda value: _members(value, {"value": _is_number}),
+    "valueInteger": _is_number,
+    "note": _annotations,
+    "dispenseRequest": lambda value: _members(value, {"validityPeriod": _period}),
+}
+
+
+def malformed_field(resource: Mapping[str, Any]) -> str | None:
+    """The first field the logic reads whose JSON shape is wrong, or None when the resource is usable."""
+    if not isinstance(resource.get("resourceType"), str):
+        return "resourceType"
+    for field, check in FIELD_CHECKS.items():
+        if field in resource and not check(resource[field]):
+            return field
+    contained = resource.get("contained")
+    if contained is not None:
+        if not isinstance(contained, list) or not all(isinstance(item, dict) for item in contained):
+            return "contained"
+        for item in contained:
+            inner = malformed_field(item)
+            if inner:
+                return f"contained.{inner}"
+    return None
