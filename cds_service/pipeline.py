@@ -7,6 +7,7 @@ in web.py, because it needs the HTTP headers and URL.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from .ratings import Rating, rate_order
 from .response import check_response
 from .validate import HookRequest, Limits, validate_request
 from .variants import classify_variant
+
+log = logging.getLogger("cds_service.pipeline")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class HookOutcome:
 def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetime) -> HookOutcome:
     request = validate_request(body, definition, engine.limits)
     recognised = recognise_orders(request, engine.catalogue)
+    for entry in recognised.skipped:  # noted, never fatal; the reason names fields, never their values
+        log.info("draft order skipped", extra={"index": entry.index, "resource_type": entry.resource_type,
+                                               "reason": entry.reason})
     if not recognised.orders:
         return HookOutcome({"cards": []}, request)
     data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
@@ -61,7 +67,6 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
         rate_order(order, classify_variant(facts, order.kind, engine.pack.id, engine.variant_rules), engine.pack)
         for order in orders
     )
-    response = build_response(request, recognised, data, facts, ratings, engine.pack, engine.catalogue,
-                              engine.card_options)
+    response = build_response(request, data, facts, ratings, engine.pack, engine.catalogue, engine.card_options)
     check_response(response)
     return HookOutcome(response, request, ratings, data, facts)

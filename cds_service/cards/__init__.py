@@ -23,7 +23,7 @@ from typing import Any
 from ..criteria import CriteriaPack
 from ..facts import ClinicalFacts
 from ..fhir_data import PatientData
-from ..orders import OrderCatalogue, RecognisedOrders
+from ..orders import OrderCatalogue
 from ..ratings import Rating
 from ..validate import HookRequest
 from .actions import consult_id, system_actions
@@ -43,13 +43,12 @@ class CardOptions:
     mirror_system_actions: bool = True  # also emit extension.systemActions (the CDS Hooks sandbox reads only that)
 
 
-def build_response(request: HookRequest, recognised: RecognisedOrders, data: PatientData, facts: ClinicalFacts,
-                   ratings: Sequence[Rating], pack: CriteriaPack, catalogue: OrderCatalogue,
-                   options: CardOptions) -> dict[str, Any]:
+def build_response(request: HookRequest, data: PatientData, facts: ClinicalFacts, ratings: Sequence[Rating],
+                   pack: CriteriaPack, catalogue: OrderCatalogue, options: CardOptions) -> dict[str, Any]:
     """The hook response for these ratings and facts, checked by ``response.check_response`` in the pipeline.
 
-    ``recognised`` is part of the step contract, but the cards speak only of the orders the pipeline rated
-    (``ratings``): orders it dropped (whole-body studies without a fracture) get no card.
+    The cards speak only of the orders the pipeline rated (``ratings``): orders it dropped (whole-body studies
+    without a fracture) get no card.
     """
     inp = CardInput(request, data, facts, tuple(ratings), pack, catalogue)
     cards = [*escalation_cards(inp), *rating_cards(inp), *gap_cards(inp), *beyond_cards(inp)]

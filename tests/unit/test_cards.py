@@ -15,7 +15,7 @@ from cds_service.cards import CardOptions, build_response, consult_id
 from cds_service.criteria import load_pack
 from cds_service.facts import ClinicalFacts, Fact
 from cds_service.fhir_data import MissingData, PatientData
-from cds_service.orders import DraftOrder, RecognisedOrders, load_order_catalogue
+from cds_service.orders import DraftOrder, load_order_catalogue
 from cds_service.ratings import rate_order
 from cds_service.response import check_response, stable_uuid
 from cds_service.validate import HookRequest
@@ -84,9 +84,8 @@ def match(variant: str | None, kind: str = "treatment", missing: tuple[str, ...]
 def respond(orders_variants: list[tuple[DraftOrder, str | None]], clinical: ClinicalFacts | None = None,
             missing: tuple[MissingData, ...] = (), mirror: bool = True) -> dict[str, Any]:
     ratings = [rate_order(o, match(v, o.kind), PACK) for o, v in orders_variants]
-    recognised = RecognisedOrders(tuple(o for o, _ in orders_variants), (), ())
     data = PatientData(resources={}, origin={}, missing=missing)
-    response = build_response(request(), recognised, data, clinical or facts(), ratings, PACK, CATALOGUE,
+    response = build_response(request(), data, clinical or facts(), ratings, PACK, CATALOGUE,
                               CardOptions(mirror_system_actions=mirror))
     check_response(response)
     return response
@@ -266,8 +265,7 @@ def test_no_criteria_apply_is_written_without_acr_extension() -> None:
 def test_no_variant_is_one_explained_card_and_no_action() -> None:
     ct = order("ct", "ct-spine-without-contrast", "imaging", "CT lumbar spine", "72131", region="lumbar")
     ratings = [rate_order(o, match(None, o.kind, missing=("acuity",)), PACK) for o in (MRI_CONTRAST, ct)]
-    response = build_response(request(), RecognisedOrders((MRI_CONTRAST, ct), (), ()),
-                              PatientData({}, {}, ()), facts(), ratings, PACK, CATALOGUE, CardOptions())
+    response = build_response(request(), PatientData({}, {}, ()), facts(), ratings, PACK, CATALOGUE, CardOptions())
     check_response(response)
     no_variant = [c for c in response["cards"] if c["source"]["topic"]["code"] == "acr-vcf-2022-no-variant"]
     assert [c["summary"] for c in no_variant] == [
