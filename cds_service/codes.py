@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # Canonical terminology names -> the Coding.system URIs that carry them (terminology-codes.md "FHIR system
@@ -37,8 +37,10 @@ TextResult = Literal["positive", "negated"]
 
 
 def system_name(uri: str | None) -> str | None:
-    """The canonical terminology of a Coding.system URI, or None for local / unknown systems."""
-    return _SYSTEM_BY_URI.get((uri or "").strip().rstrip("/"))
+    """The canonical terminology of a Coding.system URI, or None for local / unknown systems (or a non-string)."""
+    if not isinstance(uri, str):
+        return None
+    return _SYSTEM_BY_URI.get(uri.strip().rstrip("/"))
 
 
 def normalise_code(system: str, code: str) -> str:
@@ -52,6 +54,21 @@ def normalise_code(system: str, code: str) -> str:
     return code
 
 
+CodedKey = tuple[str, str]  # (canonical system, normalised code): a Coding as the code lists compare it
+
+
+def coded_key(coding: Mapping[str, Any]) -> CodedKey | None:
+    """A Coding reduced to what matching compares, or None when it has no known system or no code.
+
+    Computed once per Coding, so a resource checked against twenty concepts is normalised once, not twenty times.
+    """
+    system = system_name(coding.get("system"))
+    raw = coding.get("code")
+    if system is None or not isinstance(raw, str) or not raw.strip():
+        return None
+    return system, normalise_code(system, raw)
+
+
 @dataclass(frozen=True)
 class CodeList:
     """Codes of one terminology: exact codes, hierarchy prefixes (ICD-10-CM) and inclusive numeric ranges (CPT)."""
@@ -59,26 +76,36 @@ class CodeList:
     exact: frozenset[tuple[str, str]]
     prefixes: tuple[tuple[str, str], ...]
     ranges: tuple[tuple[str, str, str], ...]
+    # The prefixes as set lookups: the prefix lengths to try per system, and the set of (system, prefix).
+    _prefix_lengths: Mapping[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    _prefix_set: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
 
-    def match(self, coding: Mapping[str, Any]) -> str | None:
-        """The normalised code if this Coding (system AND code) is in the list, else None."""
-        system = system_name(coding.get("system"))
-        raw = coding.get("code")
-        if system is None or not isinstance(raw, str) or not raw.strip():
-            return None
-        code = normalise_code(system, raw)
-        if (system, code) in self.exact:
-            return code
-        if any(system == s and code.startswith(p) for s, p in self.prefixes):
-            return code
+    def __post_init__(self) -> None:
+        lengths: dict[str, set[int]] = {}
+        for system, prefix in self.prefixes:
+            lengths.setdefault(system, set()).add(len(prefix))
+        object.__setattr__(self, "_prefix_lengths", {s: tuple(sorted(n)) for s, n in lengths.items()})
+        object.__setattr__(self, "_prefix_set", frozenset(self.prefixes))
+
+    def match_key(self, key: CodedKey) -> str | None:
+        """The code if this Coding (system AND code, see ``coded_key``) is in the list, else None.
+
+        Exact codes and each prefix length are set lookups, so the cost does not grow with the list."""
+        if key in self.exact:
+            return key[1]
+        system, code = key
+        for length in self._prefix_lengths.get(system, ()):
+            if (system, code[:length]) in self._prefix_set:
+                return code
         for s, low, high in self.ranges:
             if system == s and len(code) == len(low) and low <= code <= high:
                 return code
         return None
 
-    def any_match(self, codings: Iterable[Mapping[str, Any]]) -> str | None:
-        for coding in codings:
-            hit = self.match(coding)
+    def any_match_keys(self, keys: Iterable[CodedKey | None]) -> str | None:
+        """The first code of ``keys`` in the list (None entries, Codings without a known system, never match)."""
+        for key in keys:
+            hit = self.match_key(key) if key else None
             if hit:
                 return hit
         return None
@@ -144,12 +171,13 @@ class Concept:
     text: TextPatterns
     exclude: CodeList
 
-    def match_codings(self, codings: Iterable[Mapping[str, Any]]) -> str | None:
-        """The first matching code, ignoring codings on the exclusion list (e.g. C44 skin cancer)."""
-        for coding in codings:
-            if self.exclude.match(coding):
+    def match_keys(self, keys: Iterable[CodedKey | None]) -> str | None:
+        """The first matching code of Codings reduced by ``coded_key``, ignoring codings on the exclusion list
+        (e.g. C44 skin cancer)."""
+        for key in keys:
+            if key is None or self.exclude.match_key(key):
                 continue
-            hit = self.codes.match(coding)
+            hit = self.codes.match_key(key)
             if hit:
                 return hit
         return None

@@ -14,7 +14,6 @@ from typing import Any
 from .fact_resources import (
     Evidence,
     Found,
-    codings,
     days_before,
     find,
     is_current,
@@ -22,6 +21,7 @@ from .fact_resources import (
     onset_date,
     positives,
     recorded_date,
+    view,
 )
 from .fact_rules import FactRules
 from .fhir_data import PatientData
@@ -76,7 +76,7 @@ def osteoporosis(data: PatientData, rules: FactRules) -> Found:
     t_scores = rules.concept("dxa_t_score").codes
     for obs in data.of_type("Observation"):
         value = numeric_value(obs)
-        code = t_scores.any_match(codings(obs))
+        code = t_scores.any_match_keys(view(obs).keys)
         if code and value is not None and value <= limit:
             hits.append(Evidence(obs, f"Observation/{obs.get('id', '?')}", "coded", code, "positive"))
     return _flag(hits, "osteoporosis (diagnosis or DXA T-score)")

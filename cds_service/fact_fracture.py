@@ -18,7 +18,6 @@ from .fact_resources import (
     Evidence,
     Found,
     clinical_status,
-    codings,
     days_before,
     find,
     is_suspected,
@@ -27,7 +26,7 @@ from .fact_resources import (
     positives,
     recorded_date,
     reference,
-    texts,
+    view,
 )
 from .fact_rules import FactRules
 from .fhir_data import PatientData
@@ -50,13 +49,14 @@ class FractureItem:
 
 def _classify(resource: Mapping[str, Any], source: str, rules: FactRules) -> tuple[Evidence, str] | None:
     """Coded match across all fracture concepts first; only then the free-text fallback."""
-    all_text = " ".join(texts(resource) + _body_site_texts(resource))
+    seen = view(resource)
+    all_text = " ".join((*seen.texts, *_body_site_texts(resource)))
     for concept_name, etiology in ETIOLOGY_BY_CONCEPT:
-        code = rules.concept(concept_name).match_codings(codings(resource))
+        code = rules.concept(concept_name).match_keys(seen.keys)
         if code:
             return Evidence(resource, source, "coded", code, "positive", all_text), etiology
     for concept_name, etiology in ETIOLOGY_BY_CONCEPT:
-        for text in texts(resource):
+        for text in seen.texts:
             if rules.concept(concept_name).text.search(text) == "positive":
                 return Evidence(resource, source, "text", None, "positive", all_text), etiology
     return None

@@ -8,11 +8,13 @@ not repeat the per-resource-type details. Nothing here decides a fact.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from .codes import Concept, TextResult
+from .codes import CodedKey, Concept, TextResult, coded_key
 
 # Resource statuses that mean "this never happened / is not valid": never evidence.
 _VOID_STATUS = frozenset({"entered-in-error", "cancelled", "not-done", "draft", "revoked", "unknown"})
@@ -114,27 +116,71 @@ _CODED_FIELDS = {
 _TEXT_FIELDS = ("conclusion", "valueString", "description")
 
 
-def codings(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _read_codings(resource: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
     out: list[Mapping[str, Any]] = []
     for field in _CODED_FIELDS.get(str(resource.get("resourceType")), ("code",)):
         for concept in _concepts(resource.get(field)):
             out.extend(c for c in concept.get("coding") or () if isinstance(c, Mapping))
-    return out
+    return tuple(out)
 
 
-def texts(resource: Mapping[str, Any]) -> list[str]:
+def _read_texts(resource: Mapping[str, Any], resource_codings: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     """Free text of a resource: CodeableConcept.text, coding displays, conclusion, notes."""
     out: list[str] = []
     for field in _CODED_FIELDS.get(str(resource.get("resourceType")), ("code",)):
         for concept in _concepts(resource.get(field)):
             if isinstance(concept.get("text"), str):
                 out.append(concept["text"])
-    out.extend(str(c["display"]) for c in codings(resource) if isinstance(c.get("display"), str))
+    out.extend(str(c["display"]) for c in resource_codings if isinstance(c.get("display"), str))
     out.extend(resource[f] for f in _TEXT_FIELDS if isinstance(resource.get(f), str))
     for note in _concepts(resource.get("note")):
         if isinstance(note.get("text"), str):
             out.append(note["text"])
-    return out
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceView:
+    """What the fact rules read from one resource, computed once per extraction instead of once per concept."""
+
+    resource: Mapping[str, Any]  # held so its id() stays unique while the view is cached
+    reference: str
+    void: bool
+    keys: tuple[CodedKey | None, ...]  # the resource's codings as the code lists compare them (codes.coded_key)
+    texts: tuple[str, ...]
+
+
+def _build_view(resource: Mapping[str, Any]) -> ResourceView:
+    resource_codings = _read_codings(resource)
+    resource_texts = _read_texts(resource, resource_codings)
+    return ResourceView(resource, reference(resource), is_void(resource),
+                        tuple(coded_key(c) for c in resource_codings), resource_texts)
+
+
+# Views of the extraction running in this context (thread), keyed by id(resource); None outside one.
+_VIEWS: ContextVar[dict[int, ResourceView] | None] = ContextVar("fact_resource_views", default=None)
+
+
+@contextmanager
+def resource_views() -> Iterator[None]:
+    """Cache resource views for the duration of one fact extraction; dropped on exit, so no patient data outlives
+    the request and nothing is shared between requests or threads."""
+    token = _VIEWS.set({})
+    try:
+        yield
+    finally:
+        _VIEWS.reset(token)
+
+
+def view(resource: Mapping[str, Any]) -> ResourceView:
+    """The resource's view: cached inside ``resource_views()``, built afresh outside it."""
+    cache = _VIEWS.get()
+    if cache is None:
+        return _build_view(resource)
+    found = cache.get(id(resource))
+    if found is None:
+        found = cache[id(resource)] = _build_view(resource)
+    return found
 
 
 @dataclass(frozen=True)
@@ -152,17 +198,19 @@ class Evidence:
 def find(resources: Iterable[Mapping[str, Any]], concept: Concept) -> list[Evidence]:
     """Coded matches first; a resource without a coded match is searched in its free text."""
     found: list[Evidence] = []
+    search = concept.text.search
     for resource in resources:
-        if is_void(resource):
+        seen = view(resource)
+        if seen.void:
             continue
-        code = concept.match_codings(codings(resource))
+        code = concept.match_keys(seen.keys)
         if code:
-            found.append(Evidence(resource, reference(resource), "coded", code, "positive", " ".join(texts(resource))))
+            found.append(Evidence(resource, seen.reference, "coded", code, "positive", " ".join(seen.texts)))
             continue
-        for text in texts(resource):
-            result = concept.text.search(text)
+        for text in seen.texts:
+            result = search(text)
             if result:
-                found.append(Evidence(resource, reference(resource), "text", None, result, text))
+                found.append(Evidence(resource, seen.reference, "text", None, result, text))
                 if result == "positive":
                     break
     return found

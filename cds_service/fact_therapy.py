@@ -15,7 +15,6 @@ from .fact_findings import numeric_value
 from .fact_resources import (
     Evidence,
     Found,
-    codings,
     days_before,
     find,
     is_current,
@@ -24,7 +23,7 @@ from .fact_resources import (
     parse_date,
     positives,
     reference,
-    texts,
+    view,
 )
 from .fact_rules import Drug, FactRules
 from .fhir_data import PatientData
@@ -39,7 +38,7 @@ def pain_scores(data: PatientData, rules: FactRules) -> list[tuple[date, float, 
     codes = rules.concept("pain_score").codes
     scores: list[tuple[date, float, Evidence]] = []
     for obs in data.of_type("Observation"):
-        code = codes.any_match(codings(obs))
+        code = codes.any_match_keys(view(obs).keys)
         value = numeric_value(obs)
         when = onset_date(obs)
         if code and value is not None and when and not is_void(obs) and 0 <= value <= 10:
@@ -158,10 +157,10 @@ def _drug(resource: Mapping[str, Any], meds: Mapping[Any, Mapping[str, Any]],
         if isinstance(ref.get("display"), str):
             candidates.append({"resourceType": "Medication", "code": {"text": ref["display"]}})
     for drug in drugs:
-        if any(drug.codes.any_match(codings(c)) for c in candidates):
+        if any(drug.codes.any_match_keys(view(c).keys) for c in candidates):
             return drug, "coded"
     for drug in drugs:
-        if any(drug.text.search(t) == "positive" for c in candidates for t in texts(c)):
+        if any(drug.text.search(t) == "positive" for c in candidates for t in view(c).texts):
             return drug, "text"
     return None
 

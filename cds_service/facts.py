@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from . import fact_findings, fact_therapy
 from .fact_fracture import fracture_facts
-from .fact_resources import Found, best_confidence, sources
+from .fact_resources import Found, best_confidence, resource_views, sources
 from .fact_rules import FactRules, load_fact_rules
 from .fhir_data import PatientData
 from .orders import DraftOrder
@@ -55,8 +55,14 @@ def extract_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime
 
     Malignancy and osteoporosis come first because the fracture etiology depends on them (a traumatic code
     in an osteoporotic patient after a low-energy fall is a fragility fracture; pathologic vs osteoporotic
-    codes are only reconciled when a malignancy explains them).
+    codes are only reconciled when a malignancy explains them). Each resource's codings and texts are read once
+    for the whole extraction (``resource_views``), not once per concept.
     """
+    with resource_views():
+        return _extract(data, orders, now, rules)
+
+
+def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> ClinicalFacts:
     found: dict[str, Found] = {
         "malignancy": fact_findings.malignancy(data, rules),
         "osteoporosis": fact_findings.osteoporosis(data, rules),

@@ -8,8 +8,10 @@ context), tolerant inside ``draftOrders``: entries are kept raw and parsed one b
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate, repeat
 from typing import Any
 
 from .errors import RequestRejected
@@ -62,27 +64,22 @@ def parse_json(raw: bytes, limits: Limits) -> Any:
         raise RequestRejected(f"unreadable JSON value: {str(exc)[:120]}", field="(body)") from exc
 
 
+# A JSON string, unrolled so the engine runs its fast single-class loops and never backtracks (the two kinds of
+# body character start differently); an unterminated string runs to the end, as the character scan it replaces did.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = {c: None for c in range(128) if chr(c) not in "[]{}"}  # str.translate table: ASCII deleted
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
 def _nesting_exceeds(text: str, limit: int) -> bool:
-    """Bracket depth outside strings, in one linear pass (json.loads would recurse, then crash)."""
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
+    """Bracket depth outside strings, linear and in C (json.loads would recurse, then crash).
+
+    The string regex removes strings, translate the other ASCII characters, and a running sum over what is left
+    stops at the first depth above the limit (2,000,000 '[' are rejected after 65). Its transient memory stays
+    below json.loads' own (splitting on quotes was faster but needed twice that for a 3 MB body)."""
+    outside = _JSON_STRING.sub("", text).translate(_NOT_BRACKET)
+    depths = accumulate(map(_DEPTH_STEP.get, outside, repeat(0)))
+    return next(filter(limit.__lt__, depths), None) is not None
 
 
 def validate_request(body: Any, definition: HookDefinition, limits: Limits) -> HookRequest:
