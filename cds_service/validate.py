@@ -56,12 +56,29 @@ def parse_json(raw: bytes, limits: Limits) -> Any:
     if _nesting_exceeds(text, limits.max_json_depth):
         raise RequestRejected(f"JSON nesting deeper than {limits.max_json_depth} levels", field="(body)")
     try:
-        return json.loads(text)
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RequestRejected(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                               field="(body)") from exc
     except ValueError as exc:  # e.g. an integer literal longer than Python's 4,300-digit conversion limit
         raise RequestRejected(f"unreadable JSON value: {str(exc)[:120]}", field="(body)") from exc
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(document):
+        raise RequestRejected("a JSON string holds a lone UTF-16 surrogate escape (not valid Unicode)",
+                              field="(body)")
+    return document
+
+
+# "\ud800" escapes decode to strings that cannot be stored or logged as UTF-8; only bodies that contain such an
+# escape (paired, as in emoji, or lone) pay for the full check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # A JSON string, unrolled so the engine runs its fast single-class loops and never backtracks (the two kinds of

@@ -104,7 +104,8 @@ def replace_at(document: Any, path: tuple[Any, ...], new: Any, *, delete: bool =
 
 wrong_values = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=50),
-    st.just([]), st.just({}), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.none(),
+    st.builds(list), st.builds(dict),  # fresh objects: a later mutation must not change a shared one
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.none(),
                                                                                    max_size=3),
     st.just(BIG_INT),
     st.just(1e308 * 10),  # serialised as Infinity, which Python's json accepts and strict JSON does not

@@ -93,6 +93,7 @@ def test_limits_on_draft_orders_and_prefetch() -> None:
     (b"[" * 65 + b"]" * 65, "nesting deeper than 64"),
     (b'{"a": "' + b"[" * 1000 + b'"}', None),  # brackets inside a string are not nesting
     (b'{"a": ' + b"9" * 5000 + b"}", "unreadable JSON value"),  # found by the fuzzer: was a 500
+    (b'{"a": "\\ud800x"}', "lone UTF-16 surrogate"),  # found by the fuzzer: a 500 when stored
 ])
 def test_parse_json(raw: bytes, message: str | None) -> None:
     if message is None:
@@ -100,6 +101,10 @@ def test_parse_json(raw: bytes, message: str | None) -> None:
         return
     with pytest.raises(RequestRejected, match=message):
         parse_json(raw, LIMITS)
+
+
+def test_paired_surrogate_escapes_are_ordinary_text() -> None:
+    assert parse_json(b'{"a": "\\ud83d\\ude00"}', LIMITS) == {"a": "\U0001F600"}
 
 
 def test_deep_nesting_is_rejected_in_linear_time() -> None:
