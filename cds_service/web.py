@@ -67,13 +67,17 @@ def known_service(service_id: str) -> Any:
     return definition
 
 
-@bp.get("/cds-services")
+# The CDS Hooks sandbox builds service URLs as `${discoveryUrl}/${id}`: a discovery URL typed with a trailing
+# slash yields `/cds-services//{id}`. Both spellings are served as they are (no redirect: a redirected POST
+# loses CORS in the browser, and the JWT `aud` is the URL the client called).
+@bp.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
     authenticate()
     return jsonify(discovery_document(services().engine.definitions))
 
 
 @bp.post("/cds-services/<service_id>")
+@bp.post("/cds-services//<service_id>")
 def call_service(service_id: str) -> Response:
     authenticate()
     definition = known_service(service_id)
@@ -84,6 +88,7 @@ def call_service(service_id: str) -> Response:
 
 
 @bp.post("/cds-services/<service_id>/feedback")
+@bp.post("/cds-services//<service_id>/feedback")
 def feedback(service_id: str) -> Response:
     authenticate()
     known_service(service_id)
@@ -177,6 +182,7 @@ def handle_unexpected(error: Exception) -> Response:
 
 
 def register(app: Flask) -> None:
+    app.url_map.merge_slashes = False  # see the note above discovery()
     app.register_blueprint(bp)
     app.register_blueprint(openapi_bp)
     app.register_error_handler(CdsError, handle_cds_error)

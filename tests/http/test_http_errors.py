@@ -64,3 +64,13 @@ def test_method_not_allowed_lists_the_allowed_methods(live_service: Any) -> None
     response = requests.get(live_service.url("/cds-services/spine-order-select"), timeout=5)
     assert response.status_code == 405
     assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"POST", "OPTIONS"}
+
+
+def test_discovery_url_typed_with_a_trailing_slash_works_like_the_sandbox_uses_it(live_service: Any) -> None:
+    """The sandbox calls `${discoveryUrl}/${id}`: with a trailing slash that is `/cds-services//{id}`."""
+    assert requests.get(live_service.url("/cds-services/"), timeout=5).status_code == 200
+    response = requests.post(live_service.url("/cds-services//spine-order-select"),
+                             json=load_external("epic-apporchard-order-select-request.json"), timeout=10,
+                             allow_redirects=False)
+    assert response.status_code == 200
+    assert response.json() == {"cards": []}
