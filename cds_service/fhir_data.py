@@ -21,7 +21,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from .errors import DataUnavailable
-from .fhir_server import FetchResult, FhirFetcher
+from .fhir_server import FetchResult, FhirFetcher, only_failing_outcomes
 from .fhir_shape import malformed_field
 from .hook_definitions import HookDefinition
 from .settings import Settings
@@ -102,7 +102,8 @@ def _take(key: str, result: FetchResult, definition: HookDefinition, request: Ho
           origin: dict[str, Origin], found: dict[str, list[Mapping[str, Any]]], missing: list[MissingData]) -> None:
     """Record one fetch result: resources when usable, otherwise a reason the user can act on."""
     template = definition.prefetch[key]
-    reason = result.reason if not result.ok else _unusable(result.resource, "the FHIR server's answer")
+    reason = result.reason if not result.ok else _unusable(result.resource, "the FHIR server's answer",
+                                                            warnings_mean_empty=True)
     kept, malformed = ([], "") if reason else _keep(result.resource or {}, _resource_type(template),
                                                      request.patient_id)
     if not reason and _is_read(template) and not kept:
@@ -125,8 +126,13 @@ def _joined(prefetch_problem: str, fetch_problem: str) -> str:
     return f"{prefetch_problem}; {fetch_problem}"
 
 
-def _unusable(value: Any, source: str) -> str:
-    """Why a prefetch value (or a fetched answer) cannot stand for the template's answer; "" when it can."""
+def _unusable(value: Any, source: str, *, warnings_mean_empty: bool = False) -> str:
+    """Why a prefetch value (or a fetched answer) cannot stand for the template's answer; "" when it can.
+
+    A prefetch Bundle holding only OperationOutcomes means the EHR's prefetch failed: fetch instead (issue
+    rule). From the FHIR server itself, a search answered by warning-only outcomes (Epic's "no results") is
+    an empty result, and only error/fatal outcomes mean the data could not be read.
+    """
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
         return f"{source} is not a FHIR resource"
     kind = value["resourceType"]
@@ -138,7 +144,8 @@ def _unusable(value: Any, source: str) -> str:
     if entry is not None and not isinstance(entry, list):
         return f"{source} is a Bundle whose entry is not a list"
     resources = [e.get("resource") for e in entry or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-    if resources and all(r.get("resourceType") == "OperationOutcome" for r in resources):
+    only_outcomes = bool(resources) and all(r.get("resourceType") == "OperationOutcome" for r in resources)
+    if only_outcomes and (not warnings_mean_empty or only_failing_outcomes(value)):
         return f"{source} is a Bundle holding only an OperationOutcome (the data could not be read)"
     if any(_pre_r4(r) for r in resources):
         return f"{source} holds pre-R4 (DSTU2/STU3) content"

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.cookiejar
+import ipaddress
 import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -34,7 +35,8 @@ log = logging.getLogger("cds_service.fhir_server")
 Outcome = Literal["ok", "timeout", "http-error", "connection-error", "malformed", "not-fhir",
                   "operation-outcome", "not-allowed"]
 
-PARALLEL = 16  # threads and pooled connections per app; one hook call uses one per prefetch query
+PARALLEL = 64  # threads and pooled connections per app: one per prefetch query (10) of each request thread (4),
+# with room, so a slow FHIR server behind one call does not queue another call's queries
 WRAP_UP_S = 0.05  # workers stop this long before the deadline so partial pages still reach the caller
 CHUNK_BYTES = 65_536
 MAX_RESPONSE_BYTES = 32_000_000  # one page; a searchset of 200 large resources is a few MB
@@ -66,15 +68,18 @@ class _Deadline(Exception):
 class _Origin:
     scheme: str
     host: str
-    port: int | None  # None: the allowlist prefix named no port, so any port matches
+    port: int | None  # None: a loopback allowlist prefix that named no port, so any port matches
     path: str  # without trailing slash; "" for the root
 
 
 def _origin(url: str, *, default_port: bool = True) -> _Origin | None:
     """Scheme, host, port and path of an absolute http(s) URL; None for anything odd (userinfo, dots).
 
-    Without an explicit port the scheme's default is assumed, unless ``default_port`` is False (allowlist
-    prefixes: ``http://127.0.0.1`` allows every port on that host, as a string prefix would).
+    Without an explicit port the scheme's default is assumed, except for a loopback allowlist prefix
+    (``default_port`` False): ``http://127.0.0.1`` allows every port on this machine (test and sidecar servers),
+    while ``https://ehr.example.org`` means port 443 only. Percent-encoded dots and slashes in the path are
+    refused, as a server that decodes before normalising would follow them: ``/R4/%2e%2e/internal`` cannot
+    climb out of an allowlisted base.
     """
     try:
         parts: SplitResult = urlsplit(url.strip())
@@ -84,10 +89,9 @@ def _origin(url: str, *, default_port: bool = True) -> _Origin | None:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
         return None
-    segments = parts.path.split("/")
-    if any(seg in {".", ".."} for seg in segments):
+    if any(part in {".", ".."} for seg in parts.path.split("/") for part in unquote(seg).split("/")):
         return None
-    if port is None and default_port:
+    if port is None and (default_port or not _is_loopback(parts.hostname)):
         port = _DEFAULT_PORTS[scheme]
     return _Origin(scheme, parts.hostname.lower(), port, parts.path.rstrip("/"))
 
@@ -151,7 +155,7 @@ class FhirFetcher:
         results: dict[str, FetchResult] = {}
         for key, future in futures.items():
             if future.done():
-                results[key] = future.result()
+                results[key] = _result_of(key, future)
             else:
                 future.cancel()
                 results[key] = FetchResult("timeout", f"no answer within the {budget_s:g} s budget for FHIR calls",
@@ -182,7 +186,7 @@ class FhirFetcher:
         first = self._get(url, headers, deadline, budget_s)
         if not first.ok or first.resource is None or first.resource.get("resourceType") != "Bundle":
             return first
-        entries = list(first.resource.get("entry") or [])
+        entries = list(_items(first.resource.get("entry")))
         seen = {url}
         pages = 1
         next_url = _next_link(first.resource)
@@ -200,7 +204,7 @@ class FhirFetcher:
             if not page.ok or page.resource is None or page.resource.get("resourceType") != "Bundle":
                 return _merged(first, entries, pages, f"page {pages + 1}: {page.reason or 'not a Bundle'}")
             pages += 1
-            entries.extend(page.resource.get("entry") or [])
+            entries.extend(_items(page.resource.get("entry")))
             next_url = _next_link(page.resource)
         return _merged(first, entries, pages, "")
 
@@ -240,6 +244,27 @@ def _read_body(response: requests.Response, stop: float) -> bytes:
             raise requests.RequestException("response too large")
 
 
+def _result_of(key: str, future: concurrent.futures.Future[FetchResult]) -> FetchResult:
+    """A finished query's result; an answer that broke the reader counts as malformed, never as a failed call."""
+    try:
+        return future.result()
+    except Exception:  # a safety net: whatever a FHIR server sends must not become a 500
+        log.warning("fhir answer unreadable", extra={"prefetch_key": key})
+        return FetchResult("malformed", "the FHIR server's answer could not be read")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _items(value: Any) -> list[Any]:
+    """A JSON array's items; anything else (a server's ``"entry": 5``) holds none."""
+    return value if isinstance(value, list) else []
+
+
 def _classify(body: bytes, status: int) -> FetchResult:
     try:
         data = json.loads(body)
@@ -247,20 +272,22 @@ def _classify(body: bytes, status: int) -> FetchResult:
         return FetchResult("malformed", "the FHIR server's answer is not valid JSON", http_status=status)
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         return FetchResult("not-fhir", "the FHIR server's answer is not a FHIR resource", http_status=status)
-    if data["resourceType"] == "OperationOutcome" or _only_failing_outcomes(data):
+    if data["resourceType"] == "Bundle" and not isinstance(data.get("entry", []), list):
+        return FetchResult("malformed", "the FHIR server's Bundle has no entry list", http_status=status)
+    if data["resourceType"] == "OperationOutcome" or only_failing_outcomes(data):
         return FetchResult("operation-outcome", f"the FHIR server answered with an OperationOutcome ({_issue(data)})",
                            http_status=status)
     return FetchResult("ok", resource=data, http_status=status, pages=1)
 
 
-def _only_failing_outcomes(data: Mapping[str, Any]) -> bool:
+def only_failing_outcomes(data: Mapping[str, Any]) -> bool:
     """A Bundle whose only entries are OperationOutcomes with an error: the search failed."""
     if data.get("resourceType") != "Bundle":
         return False
-    resources = [e.get("resource") for e in data.get("entry") or [] if isinstance(e, dict)]
+    resources = [e.get("resource") for e in _items(data.get("entry")) if isinstance(e, dict)]
     return bool(resources) and all(
         isinstance(r, dict) and r.get("resourceType") == "OperationOutcome"
-        and any(i.get("severity") in {"error", "fatal"} for i in r.get("issue") or [] if isinstance(i, dict))
+        and any(i.get("severity") in {"error", "fatal"} for i in _items(r.get("issue")) if isinstance(i, dict))
         for r in resources)
 
 
@@ -268,15 +295,16 @@ def _issue(data: Mapping[str, Any]) -> str:
     """The first issue's severity and code; diagnostics are left out (they may name the patient)."""
     outcome = data
     if data.get("resourceType") == "Bundle":
-        outcome = next(e["resource"] for e in data.get("entry") or [] if isinstance(e, dict) and e.get("resource"))
-    issues = [i for i in outcome.get("issue") or [] if isinstance(i, dict)]
+        outcome = next(e["resource"] for e in _items(data.get("entry"))
+                       if isinstance(e, dict) and isinstance(e.get("resource"), dict))
+    issues = [i for i in _items(outcome.get("issue")) if isinstance(i, dict)]
     if not issues:
         return "no issue given"
     return f"{issues[0].get('severity', '?')}: {issues[0].get('code', '?')}"
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
+    for link in _items(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None

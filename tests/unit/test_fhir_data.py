@@ -151,6 +151,19 @@ def test_unusable_prefetch_and_failed_fetch_give_both_reasons(definition: HookDe
     assert "FHIR server answered 401" in missing.reason
 
 
+@responses.activate
+def test_fetched_search_with_only_warning_outcomes_is_empty_not_missing(definition: HookDefinition,
+                                                                       fetcher: FhirFetcher,
+                                                                       fhir_settings: Settings) -> None:
+    """Epic answers a search with no results by a Bundle holding one warning OperationOutcome."""
+    responses.get(re.compile(re.escape(BASE) + "/Condition.*"), json=EPIC_FAILED)
+    prefetch = full_prefetch(definition)
+    del prefetch["conditions"]
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    assert data.origin["conditions"] == "fetched" and data.of_type("Condition") == ()
+    assert data.missing == ()
+
+
 def test_empty_searchset_is_no_data_not_missing(definition: HookDefinition, fetcher: FhirFetcher,
                                                 fhir_settings: Settings) -> None:
     data = gather_fhir_data(hook_request(full_prefetch(definition)), definition, fetcher, fhir_settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -197,6 +198,38 @@ def test_allowlist_path_prefix_ends_at_a_segment(fhir_settings: Settings, url: s
         assert fetcher.is_allowed(url) is allowed
     finally:
         fetcher.close()
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://ehr.example.org/api/FHIR/R4/Patient", True),
+    ("https://ehr.example.org:443/api/FHIR/R4", True),
+    ("https://ehr.example.org:8443/api/FHIR/R4", False),  # no port in the prefix: the scheme's default only
+    ("https://ehr.example.org/api/FHIR/R4/%2e%2e/%2E%2E/internal", False),  # encoded dot segments
+    ("https://ehr.example.org/api/FHIR/R4/..%2Finternal", False),  # encoded slash
+])
+def test_allowlist_without_port_pins_the_default_port_off_loopback(fhir_settings: Settings, url: str,
+                                                                   allowed: bool) -> None:
+    fetcher = FhirFetcher(fhir_settings.but(fhir_allowlist="https://ehr.example.org/api/FHIR/R4"))
+    try:
+        assert fetcher.is_allowed(url) is allowed
+    finally:
+        fetcher.close()
+
+
+@responses.activate
+@pytest.mark.parametrize("body", [
+    {"resourceType": "Bundle", "type": "searchset", "entry": 5},
+    {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "OperationOutcome",
+                                                                             "issue": 7}}]},
+    {"resourceType": "Bundle", "type": "searchset", "entry": [], "link": {"relation": "next"}},
+    {"resourceType": "OperationOutcome", "issue": "broken"},
+])
+def test_odd_json_shapes_from_the_server_never_raise(fetcher: FhirFetcher, body: dict) -> None:
+    responses.add(responses.GET, re.compile(rf"{re.escape(BASE)}/Observation.*"), json=body)
+    result = fetcher.fetch_all(BASE, None, {"o": "Observation?patient=x"}, 1.0)["o"]
+    assert result.outcome in {"ok", "malformed", "operation-outcome"}
+    if body.get("entry") == 5:
+        assert result.outcome == "malformed"
 
 
 @responses.activate
