@@ -60,9 +60,9 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
     data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
     facts = extract_facts(data, recognised.orders, now, engine.fact_rules)
     has_fracture = bool(facts.value("fracture"))
+    # Orders that are VCF orders only with a fracture (whole-body studies, referrals) are not rated without
+    # one, but the patient's escalations are still built: a red flag is never suppressed.
     orders = [o for o in recognised.orders if has_fracture or not o.requires_fracture_context]
-    if not orders:
-        return HookOutcome({"cards": []}, request, data=data, facts=facts)
     ratings = tuple(
         rate_order(order, classify_variant(facts, order.kind, engine.pack.id, engine.variant_rules), engine.pack)
         for order in orders

@@ -141,3 +141,24 @@ def test_not_appropriate_mri_gets_a_one_click_swap(live_service: Any) -> None:
     swapped = {e["url"]: e for e in action["resource"]["extension"]}
     assert swapped[PAMA]["valueCodeableConcept"]["coding"][0]["code"] == "appropriate"
     assert written_ratings(payload) == {original["id"]: ("not-appropriate", "usually-not-appropriate")}
+
+
+def test_red_flag_is_not_suppressed_when_the_order_is_not_rated(live_service: Any) -> None:
+    """Cauda equina, no vertebral fracture, a neurosurgery referral (a VCF order only with a fracture): the
+    referral gets no rating, but the critical escalation is still shown."""
+    body = hook_request(materialise("no-spine-problem", date.today()), "order-select", with_prefetch=True,
+                        fhir_server=None)
+    patient = body["context"]["patientId"]
+    body["prefetch"]["conditions"]["entry"].append({"resource": {
+        "resourceType": "Condition", "id": "cauda-equina", "subject": {"reference": f"Patient/{patient}"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G83.4",
+                             "display": "Cauda equina syndrome"}]},
+        "onsetDateTime": date.today().isoformat()}})
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["code"] = {"coding": [{"system": "http://snomed.info/sct", "code": "308482002",
+                                 "display": "Referral to neurosurgeon"}]}
+    payload = call(live_service, body)
+    assert [(c["indicator"], c["source"]["topic"]["code"]) for c in payload["cards"]] == [("critical", NEURO)]
+    assert "systemActions" not in payload
