@@ -195,9 +195,10 @@ class Authenticator:
     """Verifies bearer JWTs against the trusted issuers; one per process, shared by its threads."""
 
     def __init__(self, issuers: Mapping[str, TrustedIssuer], *, clock_skew: int, remember_jti: RememberJti,
-                 jwks_max_age: float = 3600.0, jwks_min_refetch: float = 60.0) -> None:
+                 jwks_max_age: float = 3600.0, jwks_min_refetch: float = 60.0, max_lifetime: int = 3600) -> None:
         self.issuers = dict(issuers)
         self.clock_skew = clock_skew
+        self.max_lifetime = max_lifetime
         self.remember_jti = remember_jti
         self._jwks_max_age, self._jwks_min_refetch = jwks_max_age, jwks_min_refetch
         self._key_sets: dict[str, KeySet] = {}
@@ -217,8 +218,8 @@ class Authenticator:
         alg = header.get("alg")
         if alg not in issuer.algorithms:
             raise Unauthorized(f"alg {str(alg)[:20]!r} not accepted for this issuer")
-        if str(header.get("typ", "JWT")).upper() != "JWT":
-            raise Unauthorized("typ is not JWT")
+        if not isinstance(header.get("typ"), str) or header["typ"].upper() != "JWT":
+            raise Unauthorized("typ missing or not JWT")  # REQUIRED in CDS Hooks 2.0 #trusting-cds-clients
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthorized("kid missing")
@@ -229,6 +230,9 @@ class Authenticator:
             raise Unauthorized("key's JWK declares another alg or is not a signing key")
         claims = self._decode(token, key.jwk, alg, audience, issuer.iss)
         self._check_tenant(issuer, claims)
+        if not _is_number(claims["iat"]) or not _is_number(claims["exp"]) \
+                or claims["exp"] - claims["iat"] > self.max_lifetime:
+            raise Unauthorized(f"token lifetime over {self.max_lifetime} s")
         jti = claims["jti"]
         if not isinstance(jti, str) or not 0 < len(jti) <= 256:
             raise Unauthorized("jti must be a string of 1-256 characters")
@@ -283,4 +287,9 @@ def build_authenticator(settings: Settings, remember_jti: RememberJti) -> Authen
     if not settings.public_base_url:
         log.warning("CDS_PUBLIC_BASE_URL is empty: JWT aud is checked against the request's Host header")
     return Authenticator(issuers, clock_skew=settings.jwt_clock_skew, remember_jti=remember_jti,
-                         jwks_max_age=settings.jwks_max_age, jwks_min_refetch=settings.jwks_min_refetch)
+                         jwks_max_age=settings.jwks_max_age, jwks_min_refetch=settings.jwks_min_refetch,
+                         max_lifetime=settings.jwt_max_lifetime)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -46,6 +46,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_JWKS_MAX_AGE", "jwks_max_age", int, 3600, "Seconds a fetched JWKS is used before it is fetched again."),
     Setting("CDS_JWKS_MIN_REFETCH", "jwks_min_refetch", int, 60, "Least seconds between two fetches of one JWKS when a token names an unknown `kid` (key rotation without hammering)."),
     Setting("CDS_JWT_CLOCK_SKEW", "jwt_clock_skew", int, 60, "Seconds of clock skew allowed on `exp`/`iat`/`nbf`."),
+    Setting("CDS_JWT_MAX_LIFETIME", "jwt_max_lifetime", int, 3600, "Longest accepted JWT lifetime (`exp` - `iat`, seconds); the sandbox uses 300, Epic 900; it also bounds how long a `jti` is remembered."),
     Setting("CDS_CORS_ORIGINS", "cors_origins", str, "*", "Allowed CORS origins, comma-separated, or `*` (the CDS Hooks sandbox calls from a browser)."),
     Setting("CDS_MIRROR_SYSTEM_ACTIONS", "mirror_system_actions", bool, True, "Also put systemActions under `extension.systemActions` (read by the CDS Hooks sandbox)."),
     Setting("CDS_LOG_LEVEL", "log_level", str, "INFO", "Log level of the JSON logs."),
@@ -74,6 +75,7 @@ class Settings:
     jwks_max_age: int
     jwks_min_refetch: int
     jwt_clock_skew: int
+    jwt_max_lifetime: int
     cors_origins: str
     mirror_system_actions: bool
     log_level: str

@@ -208,6 +208,20 @@ def test_expired_token_is_rejected(auth: Authenticator) -> None:
     assert "ExpiredSignatureError" in rejected(auth, sandbox_token(iat=now - 1000, exp=now - 700))
 
 
+def test_token_living_longer_than_the_cap_is_rejected(auth: Authenticator) -> None:
+    now = int(time.time())
+    assert "lifetime over 3600 s" in rejected(auth, sandbox_token(iat=now, exp=now + 3601))
+    auth.verify(f"Bearer {sandbox_token(iat=now, exp=now + 900)}", AUD)  # Epic's 15 minutes pass
+
+
+def test_token_without_typ_is_rejected(auth: Authenticator) -> None:
+    now = int(time.time())
+    payload = {"iss": SANDBOX_ISS, "aud": AUD, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    token = jwt.encode(payload, SANDBOX_KEY, algorithm="ES384", headers={"kid": SANDBOX_KID, "typ": None})
+    assert "typ" not in jwt.get_unverified_header(token)
+    assert "typ missing or not JWT" in rejected(auth, token)
+
+
 def test_iat_in_the_future_is_rejected(auth: Authenticator) -> None:
     now = int(time.time())
     assert "ImmatureSignatureError" in rejected(auth, sandbox_token(iat=now + 600, exp=now + 900))
