@@ -60,7 +60,7 @@ audit = sa.Table(
     sa.Column("consult_id", sa.String(100)),  # pama-rating-consult-id of the rated order
     sa.Column("service_id", sa.String(100), nullable=False),
     sa.Column("hook", sa.String(50), nullable=False),
-    sa.Column("hook_instance", sa.String(100), nullable=False),
+    sa.Column("hook_instance", sa.String(200), nullable=False),  # the request schema allows 200
     sa.Column("order_system", sa.String(512)),
     sa.Column("order_code", sa.String(200)),
     sa.Column("procedure", sa.String(100)),

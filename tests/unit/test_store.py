@@ -95,6 +95,11 @@ def test_report_joins_feedback_to_audited_cards(store: Store) -> None:
     assert len(report) == 3
 
 
+def test_audit_keeps_the_longest_hook_instance_the_request_schema_allows(store: Store) -> None:
+    store.record_audit([{**audit_row("c1", None), "hook_instance": "h" * 200}])  # PostgreSQL enforces lengths
+    assert [r["hook_instance"] for r in rows(store, audit)] == ["h" * 200]
+
+
 def test_audit_refuses_columns_it_does_not_plan_for(store: Store) -> None:
     with pytest.raises(ValueError, match="patient_name"):
         store.record_audit([{**audit_row("c1", None), "patient_name": "x"}])
