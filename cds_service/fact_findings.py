@@ -50,11 +50,14 @@ def malignancy(data: PatientData, rules: FactRules) -> Found:
     excluded_text = rules.concept("malignancy_text_exclude").text
     levels: dict[str, list[Evidence]] = {"active": [], "suspected": [], "history": []}
     resources = [*_conditions(data), *data.of_type("DiagnosticReport")]
-    for hit in positives(find(resources, history)):
-        levels["history"].append(hit)
-    seen = {id(e.resource) for e in levels["history"]}
+    def excluded(hit: Evidence) -> bool:  # skin cancer, MGUS, family history, screening named in free text
+        return hit.confidence == "text" and excluded_text.search(hit.text) == "positive"
+
+    history_hits = positives(find(resources, history))
+    levels["history"] = [hit for hit in history_hits if not excluded(hit)]
+    seen = {id(e.resource) for e in history_hits}
     for hit in positives(find(resources, cancer)):
-        if id(hit.resource) in seen or (hit.confidence == "text" and excluded_text.search(hit.text) == "positive"):
+        if id(hit.resource) in seen or excluded(hit):
             continue
         if is_suspected(hit.resource):
             levels["suspected"].append(hit)
@@ -67,7 +70,7 @@ def malignancy(data: PatientData, rules: FactRules) -> Found:
     for value in ("active", "suspected", "history"):
         if levels[value]:
             return Found(value, tuple(levels[value]), f"malignancy {value}")
-    return Found("none", (), "no malignancy code or text (C44, D47.2, Z92.3 excluded)", "coded")
+    return Found("none", (), "no malignancy code or text (codes.json exclusions applied)", "coded")
 
 
 def osteoporosis(data: PatientData, rules: FactRules) -> Found:
@@ -75,6 +78,8 @@ def osteoporosis(data: PatientData, rules: FactRules) -> Found:
     limit = rules.value("osteoporosis_t_score")
     t_scores = rules.concept("dxa_t_score").codes
     for obs in data.of_type("Observation"):
+        if view(obs).void:  # an entered-in-error or cancelled measurement never counts
+            continue
         value = numeric_value(obs)
         code = t_scores.any_match_keys(view(obs).keys)
         if code and value is not None and value <= limit:

@@ -98,6 +98,14 @@ def test_recent_fracture_without_work_up_is_new() -> None:
     (text_cond("c", "Biopsy negative for malignancy"), "none"),
     (text_cond("c", "Basal cell carcinoma of nose"), "none"),
     (text_cond("c", "History of prostate cancer"), "history"),
+    # family history and screening name a cancer but are not one (review finding; was "active")
+    ({**cond("c", ICD, "Z80.3"), "code": {"coding": [{"system": ICD, "code": "Z80.3",
+                                                      "display": "Family history of malignant neoplasm of breast"}]}},
+     "none"),
+    ({**cond("c", ICD, "Z12.31"), "code": {"coding": [{"system": ICD, "code": "Z12.31", "display":
+                                                       "Encounter for screening mammogram for malignant neoplasm"}]}},
+     "none"),
+    (text_cond("c", "Family history of colon cancer"), "none"),
 ])
 def test_malignancy(resource: dict[str, Any], value: str) -> None:
     assert facts_for(patient(resource)).value("malignancy") == value
@@ -153,8 +161,12 @@ def test_single_score_trend_is_missing_and_latest_known() -> None:
 
 
 @pytest.mark.parametrize(("resource", "value"), [
-    (cond("w", ICD, "M62.81", days_ago=10), True),
-    (cond("w", ICD, "M62.81", days_ago=400), False),
+    (cond("w", ICD, "M62.81", days_ago=10), False),  # new generalized muscle weakness alone pages no one
+    (cond("w", ICD, "R53.1", days_ago=3), False),
+    (cond("w", ICD, "R32", days_ago=3), False),  # unspecified incontinence, common and chronic in the elderly
+    (cond("w", ICD, "R33.9", days_ago=400), False),  # retention long ago: not new
+    (text_cond("t", "New numbness in both legs", 2), True),  # seed 004 names numbness
+    (text_cond("t", "Saddle anesthesia since yesterday", 1), True),
     (cond("r", ICD, "R33.9", days_ago=5), True),
     (cond("g", ICD, "G95.20", days_ago=900), True),
     (cond("rad", ICD, "M54.16", days_ago=5), False),
@@ -253,3 +265,12 @@ def test_every_fact_cites_sources_or_is_an_absence() -> None:
     facts = facts_for(patient(cond("fx", ICD, "M80.08XA"), pain("p", 5, 1)))
     assert facts.facts["fracture"].sources == ("Condition/fx",)
     assert facts.facts["symptomatic"].sources == ("Observation/p",)
+
+
+def test_entered_in_error_t_score_does_not_make_osteoporosis() -> None:
+    def t_score(status: str) -> dict[str, Any]:
+        return {"resourceType": "Observation", "id": f"dxa-{status}", "status": status,
+                "code": {"coding": [{"system": LOINC, "code": "38267-1"}]},
+                "valueQuantity": {"value": -3.1}, "effectiveDateTime": day(30)}
+    assert facts_for(patient(t_score("final"))).value("osteoporosis") is True
+    assert facts_for(patient(t_score("entered-in-error"))).value("osteoporosis") is False
