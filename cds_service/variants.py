@@ -128,10 +128,13 @@ def classify_variant(facts: ClinicalFacts, kind: str, pack_id: str, rules: Varia
     pack = rules.packs.get(pack_id)
     if pack is None:
         return _none(pack_id, kind, f"No decision rules for criteria pack {pack_id!r}.")
-    if facts.value("fracture") is not True:
+    if facts.value("fracture") is False:
         return _none(pack_id, kind, "Out of scope: no current vertebral compression fracture in the record "
-                     "(active Condition or VCF reason on the order).",
-                     missing=("fracture",) if "fracture" in facts.missing else ())
+                     "(active Condition or VCF reason on the order).")
+    if facts.value("fracture") is not True:  # unknown: say so, it may be data that could not be read
+        return _none(pack_id, kind, "Insufficient data: no current vertebral compression fracture could be "
+                     "established (no active fracture Condition or VCF reason on the order in the data available).",
+                     missing=("fracture",))
     if facts.value("high_energy_trauma") is True or facts.value("etiology") == "high-energy-trauma":
         return _none(pack_id, kind, "Out of scope: high-energy trauma is not covered by these criteria.")
     order = pack.order.get(kind)

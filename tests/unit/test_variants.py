@@ -96,8 +96,12 @@ def test_conflicting_etiology_counts_as_unknown() -> None:
 
 
 def test_gates() -> None:
-    no_fracture = classify_variant(facts(fracture=None), "imaging", "acr-vcf-2022", RULES)
-    assert (no_fracture.variant, no_fracture.missing) == (None, ("fracture",))
+    unknown = classify_variant(facts(fracture=None), "imaging", "acr-vcf-2022", RULES)
+    assert (unknown.variant, unknown.missing) == (None, ("fracture",))
+    assert unknown.explanation.startswith("Insufficient data:")  # never "out of scope" when data may be missing
+    no_fracture = classify_variant(facts(fracture=False), "imaging", "acr-vcf-2022", RULES)
+    assert (no_fracture.variant, no_fracture.missing) == (None, ())
+    assert no_fracture.explanation.startswith("Out of scope: no current vertebral compression fracture")
     trauma = classify_variant(facts(high_energy_trauma=True, new_fracture=True, symptomatic=True), "imaging",
                               "acr-vcf-2022", RULES)
     assert trauma.explanation == "Out of scope: high-energy trauma is not covered by these criteria."
