@@ -69,7 +69,7 @@ def _discovered(service_url: str, timeout: float) -> HookDefinition:
         if entry.get("id") == service_id:
             return HookDefinition(id=service_id, hook=entry["hook"], title=entry.get("title", ""),
                                   description=entry.get("description", ""),
-                                  prefetch=entry.get("prefetch", {}), required_prefetch=(), rate="all")
+                                  prefetch=entry.get("prefetch", {}), required_prefetch=())
     raise FixtureError(f"{base} lists no service {service_id!r}")
 
 

@@ -29,7 +29,6 @@ class HookDefinition:
     description: str
     prefetch: Mapping[str, str]
     required_prefetch: tuple[str, ...]
-    rate: str  # "selections" | "all"
 
     def discovery_entry(self) -> dict[str, Any]:
         return {"hook": self.hook, "id": self.id, "title": self.title, "description": self.description,
@@ -60,7 +59,6 @@ def load_hook_definitions(directory: str | Path) -> Mapping[str, HookDefinition]
             id=data["id"], hook=data["hook"], title=data["title"], description=data["description"],
             prefetch=MappingProxyType(dict(data["prefetch"])),
             required_prefetch=tuple(config["required_prefetch"]),
-            rate=config.get("rate", "selections" if data["hook"] == "order-select" else "all"),
         )
     return MappingProxyType(definitions)
 

@@ -304,7 +304,7 @@ def test_reference_type_and_id(reference: str, expected: tuple[str | None, str |
 def test_user_and_encounter_tokens(fetcher: FhirFetcher, fhir_settings: Settings) -> None:
     responses.get(re.compile(".*"), json=searchset())
     definition = HookDefinition(
-        id="t", hook="order-sign", title="t", description="t", rate="all", required_prefetch=("a",),
+        id="t", hook="order-sign", title="t", description="t", required_prefetch=("a",),
         prefetch={"a": "PractitionerRole?practitioner={{userPractitionerId}}",
                   "b": "Encounter?_id={{context.encounterId}}",
                   "c": "Practitioner?_id={{userPractitionerRoleId}}",

@@ -16,8 +16,6 @@ def test_shipped_services_load_and_discovery_hides_config() -> None:
     assert set(definitions) == {"spine-order-select", "spine-order-sign"}
     assert definitions["spine-order-select"].hook == "order-select"
     assert definitions["spine-order-sign"].hook == "order-sign"
-    assert definitions["spine-order-select"].rate == "selections"
-    assert definitions["spine-order-sign"].rate == "all"
     document = discovery_document(definitions)
     assert [s["id"] for s in document["services"]] == ["spine-order-select", "spine-order-sign"]
     for service in document["services"]:
