@@ -145,6 +145,13 @@ class TextPatterns:
                 return "positive"
         return result
 
+    def occurs(self, text: str) -> bool:
+        """Whether any phrase occurs in the searched part of ``text``, negated or not.
+
+        Used as a screen with the phrases of every concept joined: where none of them occurs, no concept's
+        ``search`` can find anything, so most texts are scanned once instead of once per concept."""
+        return self.pattern is not None and self.pattern.search(text[:MAX_TEXT]) is not None
+
 
 def _negated(text: str, start: int) -> bool:
     """A negation cue between the start of the hit's clause (or the window) and the hit."""

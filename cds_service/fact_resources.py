@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from .codes import CodedKey, Concept, TextResult, coded_key
+from .codes import CodedKey, Concept, TextPatterns, TextResult, coded_key
 
 # Resource statuses that mean "this never happened / is not valid": never evidence.
 _VOID_STATUS = frozenset({"entered-in-error", "cancelled", "not-done", "draft", "revoked", "unknown"})
@@ -29,10 +29,10 @@ def reference(resource: Mapping[str, Any]) -> str:
 
 def status_code(concept: Any) -> str | None:
     """The code of a CodeableConcept status (clinicalStatus, verificationStatus), lower-case."""
-    if not isinstance(concept, Mapping):
+    if not _is_mapping(concept):
         return None
     for coding in concept.get("coding") or ():
-        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+        if _is_mapping(coding) and isinstance(coding.get("code"), str):
             return coding["code"].lower()
     return None
 
@@ -99,11 +99,16 @@ def days_before(now: datetime, when: date | None) -> int | None:
     return None if when is None else (now.date() - when).days
 
 
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)`` with the JSON case (a dict) first: the ABC check costs several times more."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _concepts(value: Any) -> Iterator[Mapping[str, Any]]:
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         yield value
     elif isinstance(value, list):
-        yield from (v for v in value if isinstance(v, Mapping))
+        yield from (v for v in value if _is_mapping(v))
 
 
 # Where each resource type keeps its coded meaning and its free text.
@@ -116,27 +121,22 @@ _CODED_FIELDS = {
 _TEXT_FIELDS = ("conclusion", "valueString", "description")
 
 
-def _read_codings(resource: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
-    out: list[Mapping[str, Any]] = []
-    for field in _CODED_FIELDS.get(str(resource.get("resourceType")), ("code",)):
-        for concept in _concepts(resource.get(field)):
-            out.extend(c for c in concept.get("coding") or () if isinstance(c, Mapping))
-    return tuple(out)
-
-
-def _read_texts(resource: Mapping[str, Any], resource_codings: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Free text of a resource: CodeableConcept.text, coding displays, conclusion, notes."""
-    out: list[str] = []
+def _read(resource: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], tuple[str, ...]]:
+    """The codings of a resource's coded fields, and its free text: CodeableConcept.text, coding displays,
+    conclusion, notes (one pass over the coded fields for both)."""
+    codings: list[Mapping[str, Any]] = []
+    texts: list[str] = []
     for field in _CODED_FIELDS.get(str(resource.get("resourceType")), ("code",)):
         for concept in _concepts(resource.get(field)):
             if isinstance(concept.get("text"), str):
-                out.append(concept["text"])
-    out.extend(str(c["display"]) for c in resource_codings if isinstance(c.get("display"), str))
-    out.extend(resource[f] for f in _TEXT_FIELDS if isinstance(resource.get(f), str))
+                texts.append(concept["text"])
+            codings.extend(c for c in concept.get("coding") or () if _is_mapping(c))
+    texts.extend(str(c["display"]) for c in codings if isinstance(c.get("display"), str))
+    texts.extend(resource[f] for f in _TEXT_FIELDS if isinstance(resource.get(f), str))
     for note in _concepts(resource.get("note")):
         if isinstance(note.get("text"), str):
-            out.append(note["text"])
-    return tuple(out)
+            texts.append(note["text"])
+    return codings, tuple(texts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,36 +151,66 @@ class ResourceView:
 
 
 def _build_view(resource: Mapping[str, Any]) -> ResourceView:
-    resource_codings = _read_codings(resource)
-    resource_texts = _read_texts(resource, resource_codings)
+    resource_codings, resource_texts = _read(resource)
     return ResourceView(resource, reference(resource), is_void(resource),
                         tuple(coded_key(c) for c in resource_codings), resource_texts)
 
 
-# Views of the extraction running in this context (thread), keyed by id(resource); None outside one.
-_VIEWS: ContextVar[dict[int, ResourceView] | None] = ContextVar("fact_resource_views", default=None)
+class _Extraction:
+    """One extraction's views (keyed by id(resource)) and which of their texts are worth a text search."""
+
+    def __init__(self, screen: TextPatterns) -> None:
+        self.screen = screen
+        self.views: dict[int, ResourceView] = {}
+        self.searchable_texts: dict[int, tuple[str, ...]] = {}
+        self.occurs: dict[str, bool] = {}  # the screen's verdict per distinct text
+
+    def view(self, resource: Mapping[str, Any]) -> ResourceView:
+        found = self.views.get(id(resource))
+        if found is None:
+            found = self.views[id(resource)] = _build_view(resource)
+        return found
+
+    def searchable(self, seen: ResourceView) -> tuple[str, ...]:
+        """The view's texts in which some fact phrase occurs (asked only when a text search is due)."""
+        found = self.searchable_texts.get(id(seen.resource))
+        if found is None:
+            occurs = self.occurs
+            for text in seen.texts:
+                if text not in occurs:
+                    occurs[text] = self.screen.occurs(text)
+            found = self.searchable_texts[id(seen.resource)] = tuple(t for t in seen.texts if occurs[t])
+        return found
+
+
+# The extraction running in this context (thread); None outside one.
+_EXTRACTION: ContextVar[_Extraction | None] = ContextVar("fact_resource_views", default=None)
 
 
 @contextmanager
-def resource_views() -> Iterator[None]:
+def resource_views(screen: TextPatterns) -> Iterator[None]:
     """Cache resource views for the duration of one fact extraction; dropped on exit, so no patient data outlives
-    the request and nothing is shared between requests or threads."""
-    token = _VIEWS.set({})
+    the request and nothing is shared between requests or threads.
+
+    ``screen`` joins the phrases of every concept and drug the extraction searches (``FactRules.text_screen``):
+    a text in which it finds nothing is not searched per concept, since no narrower pattern can match it."""
+    token = _EXTRACTION.set(_Extraction(screen))
     try:
         yield
     finally:
-        _VIEWS.reset(token)
+        _EXTRACTION.reset(token)
 
 
 def view(resource: Mapping[str, Any]) -> ResourceView:
     """The resource's view: cached inside ``resource_views()``, built afresh outside it."""
-    cache = _VIEWS.get()
-    if cache is None:
-        return _build_view(resource)
-    found = cache.get(id(resource))
-    if found is None:
-        found = cache[id(resource)] = _build_view(resource)
-    return found
+    extraction = _EXTRACTION.get()
+    return extraction.view(resource) if extraction else _build_view(resource)
+
+
+def searchable(seen: ResourceView) -> tuple[str, ...]:
+    """The texts of a view a phrase search can match: screened inside ``resource_views()``, all of them outside."""
+    extraction = _EXTRACTION.get()
+    return extraction.searchable(seen) if extraction else seen.texts
 
 
 @dataclass(frozen=True)
@@ -199,15 +229,16 @@ def find(resources: Iterable[Mapping[str, Any]], concept: Concept) -> list[Evide
     """Coded matches first; a resource without a coded match is searched in its free text."""
     found: list[Evidence] = []
     search = concept.text.search
+    extraction = _EXTRACTION.get()
     for resource in resources:
-        seen = view(resource)
+        seen = extraction.view(resource) if extraction else _build_view(resource)
         if seen.void:
             continue
         code = concept.match_keys(seen.keys)
         if code:
             found.append(Evidence(resource, seen.reference, "coded", code, "positive", " ".join(seen.texts)))
             continue
-        for text in seen.texts:
+        for text in extraction.searchable(seen) if extraction else seen.texts:
             result = search(text)
             if result:
                 found.append(Evidence(resource, seen.reference, "text", None, result, text))

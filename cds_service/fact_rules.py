@@ -32,6 +32,7 @@ class FactRules:
     concepts: Mapping[str, Concept]
     drugs: tuple[Drug, ...]
     thresholds: Mapping[str, Mapping[str, Any]]
+    text_screen: TextPatterns  # every concept's and drug's phrases in one pattern (fact_resources.resource_views)
 
     def concept(self, name: str) -> Concept:
         return self.concepts[name]
@@ -76,6 +77,9 @@ def load_fact_rules() -> FactRules:
         Drug(d["name"], build_code_list([{"system": "rxnorm", "codes": d["rxnorm"]}]),
              build_text_patterns(d["text"]), int(coverage[d["coverage"]]))
         for d in codes["osteoporosis_drugs"]["drugs"])
+    screen = build_text_patterns([
+        *(p for spec in codes["concepts"].values() for entry in spec.get("text", ()) for p in entry["patterns"]),
+        *(p for d in codes["osteoporosis_drugs"]["drugs"] for p in d["text"])])
     merged = dict(thresholds)
     merged["benign_etiologies"] = {"value": tuple(rules["benign_etiologies"]["values"])}
-    return FactRules(concepts, drugs, merged)
+    return FactRules(concepts, drugs, merged, screen)

@@ -23,6 +23,7 @@ from .fact_resources import (
     parse_date,
     positives,
     reference,
+    searchable,
     view,
 )
 from .fact_rules import Drug, FactRules
@@ -160,7 +161,7 @@ def _drug(resource: Mapping[str, Any], meds: Mapping[Any, Mapping[str, Any]],
         if any(drug.codes.any_match_keys(view(c).keys) for c in candidates):
             return drug, "coded"
     for drug in drugs:
-        if any(drug.text.search(t) == "positive" for c in candidates for t in view(c).texts):
+        if any(drug.text.search(t) == "positive" for c in candidates for t in searchable(view(c))):
             return drug, "text"
     return None
 

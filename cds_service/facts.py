@@ -56,9 +56,10 @@ def extract_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime
     Malignancy and osteoporosis come first because the fracture etiology depends on them (a traumatic code
     in an osteoporotic patient after a low-energy fall is a fragility fracture; pathologic vs osteoporotic
     codes are only reconciled when a malignancy explains them). Each resource's codings and texts are read once
-    for the whole extraction (``resource_views``), not once per concept.
+    for the whole extraction (``resource_views``), not once per concept, and a text none of the fact phrases
+    occurs in is not searched again.
     """
-    with resource_views():
+    with resource_views(rules.text_screen):
         return _extract(data, orders, now, rules)
 
 

@@ -7,6 +7,9 @@ Several gunicorn workers write at once, so:
   check-then-insert, which two workers can both pass);
 - SQLite runs in WAL mode with a busy timeout, and every transaction starts with ``BEGIN IMMEDIATE`` so a
   writer waits for the lock up front instead of failing when it upgrades a read lock;
+- SQLite's ``synchronous=NORMAL`` (in WAL mode): a commit does not wait for an fsync, so every hook call's audit
+  write stays cheap; committed rows survive a crash of the service, but the last ones may be lost if the
+  machine loses power or the OS crashes (the file stays consistent). PostgreSQL keeps its own settings;
 - the schema is versioned by a ``schema_version`` table and ordered migration steps, applied under a lock
   (PostgreSQL advisory lock; SQLite's write lock). Three small tables do not need Alembic's machinery and
   its extra dependency; a new step is one function appended to ``MIGRATIONS``.
