@@ -27,11 +27,16 @@ SYSTEM_ALIASES: Mapping[str, tuple[str, ...]] = {
 _SYSTEM_BY_URI = {uri: name for name, uris in SYSTEM_ALIASES.items() for uri in uris}
 
 MAX_TEXT = 4000  # characters of one free-text field that are searched; bounds the work per field
-_CLAUSE_BREAK = re.compile(r"[.;:!?\n]|\bbut\b|\bhowever\b", re.IGNORECASE)
+# NegEx-style scope terminators: a negation before one of these does not reach the finding after it.
+_CLAUSE_BREAK = re.compile(r"[.;:!?\n]|\b(?:but|however|although|except|reports?|presents? with|complains? of)\b",
+                           re.IGNORECASE)
 _NEGATION = re.compile(
     r"\b(?:no|not|without|denies|denied|negative for|free of|absence of|absent|ruled out|resolved)\b",
     re.IGNORECASE)
 _NEGATION_WINDOW = 60  # characters before a hit, within its clause, searched for a negation cue
+# A negation right after the finding ("Cord compression: none", "marrow edema absent").
+_TRAILING_NEGATION = re.compile(
+    r"[ \t]*(?:[:=-][ \t]*)?(?:none|absent|negative|not (?:seen|present|identified)|ruled out)\b", re.IGNORECASE)
 
 TextResult = Literal["positive", "negated"]
 
@@ -139,7 +144,7 @@ class TextPatterns:
         text = text[:MAX_TEXT]
         result: TextResult | None = None
         for hit in self.pattern.finditer(text):
-            if _negated(text, hit.start()):
+            if _negated(text, hit.start()) or _TRAILING_NEGATION.match(text, hit.end()):
                 result = "negated"
             else:
                 return "positive"

@@ -80,8 +80,9 @@ def _trend(scores: list[tuple[date, float, Evidence]], now: datetime, rules: Fac
     def clinically_important(change: float, base: float) -> bool:
         return change >= cfg["change_points"] or (base > 0 and change / base >= cfg["change_fraction"])
 
-    # Against the best earlier score, so pain that eased and then came back worse (seed 004) is worsening.
-    if last > low and clinically_important(last - low, low):
+    # Against the best earlier score, so pain that eased and then came back worse (seed 004) is worsening;
+    # a rebound that stays below where the window started (8 -> 2 -> 4) is not.
+    if last > low and last >= recent[0][1] and clinically_important(last - low, low):
         value, base = "worsening", low
     elif high > last and clinically_important(high - last, high):
         value, base = "improving", high

@@ -147,7 +147,8 @@ def test_unspecified_vcf_with_osteoporosis_presumed_osteoporotic() -> None:
     ([(8, 30), (5, 1)], "improving"), ([(2, 200), (8, 1)], None), ([(8, 1)], None),
     # eased, then came back worse (seed 004): against the best earlier score, not the first one
     ([(7, 85), (5, 40), (8, 1)], "worsening"), ([(8, 60), (7, 30), (8, 1)], "stable"),
-    ([(5, 60), (8, 30), (6, 1)], "improving")])
+    ([(5, 60), (8, 30), (6, 1)], "improving"),
+    ([(8, 60), (2, 30), (4, 1)], "improving")])  # a rebound below the start is not worsening (review finding)
 def test_pain_trend(scores: list[tuple[int, int]], trend: str | None) -> None:
     data = patient(*(pain(f"p{i}", s, d) for i, (s, d) in enumerate(scores)))
     assert facts_for(data).value("pain_trend") == trend
@@ -167,6 +168,10 @@ def test_single_score_trend_is_missing_and_latest_known() -> None:
     (cond("w", ICD, "R33.9", days_ago=400), False),  # retention long ago: not new
     (text_cond("t", "New numbness in both legs", 2), True),  # seed 004 names numbness
     (text_cond("t", "Saddle anesthesia since yesterday", 1), True),
+    (text_cond("t", "Cord compression: none", 1), False),  # negation after the finding
+    (text_cond("t", "Urinary retention absent", 1), False),
+    (text_cond("t", "No fever but new leg weakness", 1), True),  # "but" ends the negation's scope
+    (text_cond("t", "Denies fever, reports urinary retention", 1), True),
     (cond("r", ICD, "R33.9", days_ago=5), True),
     (cond("g", ICD, "G95.20", days_ago=900), True),
     (cond("rad", ICD, "M54.16", days_ago=5), False),
