@@ -206,7 +206,8 @@ def build_concept(name: str, spec: Mapping[str, Any]) -> Concept:
 _THORACIC_LEVELS = {"1": "T1", "2": "T2", "3": "T3", "4": "T4", "5": "T5-T6", "6": "T7-T8", "7": "T9-T10",
                     "8": "T11-T12"}
 _LUMBAR_LEVELS = {"1": "L1", "2": "L2", "3": "L3", "4": "L4", "5": "L5"}
-_TEXT_LEVEL = re.compile(r"\b([CTL])[- ]?(1[0-2]|[1-9])\b")
+# A vertebral level ("T12", "L-1"), not an MRI sequence ("T1-weighted", "T2/STIR", "T1 hypointense", "T2W").
+_TEXT_LEVEL = re.compile(r"\b([CTL])[- ]?(1[0-2]|[1-9])\b(?![-/ ]?(?i:weighted|w\b|stir|flair|hypo|hyper|signal))")
 
 
 def icd_fracture_level(code: str) -> str | None:

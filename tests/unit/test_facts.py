@@ -50,6 +50,8 @@ def test_fracture_level_from_icd(code: str, level: str | None) -> None:
 
 def test_text_levels() -> None:
     assert text_levels("wedge fracture of T12 and L-1, T12 again") == ("T12", "L1")
+    # MRI sequence names are not vertebral levels (review finding: they made one fracture "multiple")
+    assert text_levels("T1 hypointense, T2/STIR hyperintense signal at T12; T1-weighted and T2W images") == ("T12",)
 
 
 def test_seventh_character_a_is_not_new() -> None:
