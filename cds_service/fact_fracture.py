@@ -201,11 +201,14 @@ def _etiology(current: list[FractureItem], data: PatientData, rules: FactRules, 
 
 
 def _mechanism(current: list[FractureItem], data: PatientData, rules: FactRules, concept: str) -> Found | None:
-    """Mechanism evidence on the fracture itself or on a Condition dated within the new-fracture window of it."""
+    """Mechanism evidence on the fracture itself or on a Condition dated within the new-fracture window of it.
+
+    An undated mechanism, or any mechanism when the fracture has no date, cannot be tied to this fracture: an
+    old car accident must not take an osteoporotic fracture out of scope (review finding)."""
     window = rules.value("new_fracture_days")
     onsets = [i.onset for i in current if i.onset]
     near = [c for c in data.of_type("Condition")
-            if not onsets or (d := onset_date(c)) is None or any(abs((d - o).days) <= window for o in onsets)]
+            if (d := onset_date(c)) is not None and any(abs((d - o).days) <= window for o in onsets)]
     fracture_resources = [i.evidence.resource for i in current]
     hits = positives(find([*fracture_resources, *(c for c in near if c not in fracture_resources)],
                           rules.concept(concept)))

@@ -252,6 +252,12 @@ def test_high_energy_trauma_is_out_of_scope() -> None:
     assert match.explanation.startswith("Out of scope: high-energy trauma")
 
 
+def test_an_old_car_accident_does_not_make_a_new_fracture_high_energy() -> None:
+    data = patient(condition("fx", ("S32.010A", None, ""), "icd", 5),
+                   condition("mvc", ("V43.52XS", None, ""), "icd", 2000), pain("p1", 8, 1))
+    assert facts_for(data).value("high_energy_trauma") is not True
+
+
 def test_no_fracture_is_out_of_scope_with_missing_fact() -> None:
     match = classify_variant(facts_for(patient(pain("p1", 5, 1))), "imaging", "acr-vcf-2022", VARIANT_RULES)
     assert (match.variant, match.missing) == (None, ("fracture",))
