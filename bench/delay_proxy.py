@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=50.0)
     args = parser.parse_args()
     public = f"http://127.0.0.1:{args.port}{urlsplit(args.upstream).path}"
+    ThreadingHTTPServer.request_queue_size = 128  # the default backlog of 5 would delay bursts of connects by 1 s
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.upstream, public, args.delay_ms / 1000))
     server.daemon_threads = True
     server.serve_forever()
