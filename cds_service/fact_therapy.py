@@ -50,7 +50,8 @@ def pain_scores(data: PatientData, rules: FactRules) -> list[tuple[date, float, 
 def pain_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> dict[str, Found]:
     scores = pain_scores(data, rules)
     found: dict[str, Found] = {}
-    if scores:
+    window = rules.value("symptom_window_days")
+    if scores and (days_before(now, scores[-1][0]) or 0) <= window:  # an old score says nothing about today
         when, value, evidence = scores[-1]
         found["pain_latest"] = Found(value, (evidence,), f"latest 0-10 score, {when.isoformat()}")
     trend = _trend(scores, now, rules)

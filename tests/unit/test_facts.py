@@ -281,3 +281,9 @@ def test_entered_in_error_t_score_does_not_make_osteoporosis() -> None:
                 "valueQuantity": {"value": -3.1}, "effectiveDateTime": day(30)}
     assert facts_for(patient(t_score("final"))).value("osteoporosis") is True
     assert facts_for(patient(t_score("entered-in-error"))).value("osteoporosis") is False
+
+
+def test_a_pain_score_older_than_the_symptom_window_is_not_the_latest_pain() -> None:
+    assert facts_for(patient(pain("p", 8, 10))).value("pain_latest") == 8
+    facts = facts_for(patient(pain("p", 8, 400)))  # a year-old score must not feed the NASS / Medicare checks
+    assert facts.value("pain_latest") is None
