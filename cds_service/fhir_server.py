@@ -13,6 +13,7 @@ or the token.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import http.cookiejar
 import ipaddress
 import json
@@ -148,8 +149,9 @@ class FhirFetcher:
         headers = {"Accept": "application/fhir+json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        futures = {key: self._pool.submit(self._fetch_one, key, f"{base}/{query.lstrip('/')}", base, headers,
-                                          work_deadline, budget_s)
+        # Each query runs in the caller's context, so its log line carries the hook call's request id.
+        futures = {key: self._pool.submit(contextvars.copy_context().run, self._fetch_one, key,
+                                          f"{base}/{query.lstrip('/')}", base, headers, work_deadline, budget_s)
                    for key, query in queries.items()}
         concurrent.futures.wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         results: dict[str, FetchResult] = {}

@@ -152,7 +152,9 @@ def test_a_full_scenario_at_debug_logs_no_patient_data_or_token(settings: Any, c
     text = captured.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
     assert any(line.get("request_id") and line["message"] == "request" for line in lines)
-    assert any(line.get("logger") == "cds_service.fhir_server" for line in lines)  # the fetch path ran
+    fetch_lines = [line for line in lines if line.get("logger") == "cds_service.fhir_server"]
+    assert fetch_lines  # the fetch path ran
+    assert all(line.get("request_id") for line in fetch_lines)  # pool threads log with the call's request id
     forbidden = secrets_of(scenario) | set(tokens) | {"fhir-access-token-123456", "Jane Q", scenario.user_id}
     leaked = sorted(s for s in forbidden if s in text)
     assert not leaked, leaked
