@@ -58,7 +58,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from . import create_app  # only now: it imports prometheus_client, which reads PROMETHEUS_MULTIPROC_DIR
 
     try:
-        create_app(settings)  # fail fast, before forking, on a bad hook file, pack or setting
+        # Fail fast, before forking, on a bad hook file, pack or setting; the workers build their own app, so
+        # this one lets go of its threads and database connections before gunicorn forks.
+        create_app(settings).extensions["cds"].close()
     except (ValueError, OSError) as exc:
         print(f"cds-service: cannot start: {exc}", file=sys.stderr)
         return 2

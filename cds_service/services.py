@@ -63,6 +63,11 @@ class Services:
         self.metrics.observe_feedback(service_id, (item.get("outcome") for item in items), stored)
         return stored
 
+    def close(self) -> None:
+        """Release the FHIR fetcher's threads and connections and the database pool."""
+        self.engine.fetcher.close()
+        self.store.close()
+
     def readiness(self) -> dict[str, bool]:
         return {"criteria": bool(self.engine.pack.variants), "database": self.store.ping()}
 
