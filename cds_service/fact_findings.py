@@ -7,13 +7,14 @@ spine MRI/CT report or an explicit statement exists, because silence there means
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from .fact_resources import (
     Evidence,
     Found,
+    current_conditions,
     days_before,
     find,
     is_current,
@@ -31,10 +32,6 @@ _CONTRAINDICATIONS = ("infection", "coagulopathy", "pregnancy")
 
 def _conditions(data: PatientData) -> tuple[Mapping[str, Any], ...]:
     return data.of_type("Condition")
-
-
-def _current(resources: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [r for r in resources if is_current(r)]
 
 
 def _flag(hits: list[Evidence], what: str) -> Found:
@@ -74,7 +71,7 @@ def malignancy(data: PatientData, rules: FactRules) -> Found:
 
 
 def osteoporosis(data: PatientData, rules: FactRules) -> Found:
-    hits = positives(find(_current(_conditions(data)), rules.concept("osteoporosis")))
+    hits = positives(find(current_conditions(data), rules.concept("osteoporosis")))
     limit = rules.value("osteoporosis_t_score")
     t_scores = rules.concept("dxa_t_score").codes
     for obs in data.of_type("Observation"):
@@ -95,7 +92,7 @@ def numeric_value(obs: Mapping[str, Any]) -> float | None:
 
 def neuro_red_flag(data: PatientData, now: datetime, rules: FactRules) -> Found:
     """Cauda equina / cord compression at any date; weakness or bladder/bowel dysfunction only when new."""
-    resources = [*_current(_conditions(data)), *data.of_type("Observation"), *data.of_type("DiagnosticReport")]
+    resources = [*current_conditions(data), *data.of_type("Observation"), *data.of_type("DiagnosticReport")]
     hits = positives(find(resources, rules.concept("neuro_always")))
     limit = rules.value("neuro_recent_days")
     for hit in positives(find(resources, rules.concept("neuro_if_new"))):
@@ -109,7 +106,7 @@ def neuro_red_flag(data: PatientData, now: datetime, rules: FactRules) -> Found:
 
 def simple_flags(data: PatientData, rules: FactRules) -> dict[str, Found]:
     """Deformity, pulmonary dysfunction, prior augmentation/surgery: present if coded or written."""
-    current = [*_current(_conditions(data)), *data.of_type("Observation")]
+    current = [*current_conditions(data), *data.of_type("Observation")]
     procedures = [*data.of_type("Procedure"), *_conditions(data)]
     return {
         "deformity": _flag(positives(find(current, rules.concept("deformity"))), "kyphosis or height loss"),
@@ -123,7 +120,7 @@ def simple_flags(data: PatientData, rules: FactRules) -> dict[str, Found]:
 
 def imaging_findings(data: PatientData, rules: FactRules) -> dict[str, Found]:
     """Marrow edema / cleft and retropulsion: true if stated, false if negated or absent from a spine report."""
-    reports = [*data.of_type("DiagnosticReport"), *data.of_type("Observation"), *_current(_conditions(data))]
+    reports = [*data.of_type("DiagnosticReport"), *data.of_type("Observation"), *current_conditions(data)]
     spine_reports = positives(find(data.of_type("DiagnosticReport"), rules.concept("spine_mri_ct")))
     found: dict[str, Found] = {}
     for name, concept in (("marrow_edema", "marrow_edema"), ("retropulsion", "retropulsion")):
@@ -145,7 +142,7 @@ def contraindications(data: PatientData, rules: FactRules) -> Found:
     hits: list[Evidence] = []
     kinds: list[str] = []
     for name in _CONTRAINDICATIONS:
-        found = positives(find(_current(_conditions(data)), rules.concept(name)))
+        found = positives(find(current_conditions(data), rules.concept(name)))
         if found:
             kinds.append(name)
             hits.extend(found)

@@ -24,6 +24,7 @@ from .fact_resources import (
     is_void,
     onset_date,
     positives,
+    reason_resources,
     recorded_date,
     reference,
     view,
@@ -89,13 +90,11 @@ def fracture_items(data: PatientData, orders: Sequence[DraftOrder], rules: FactR
             current = clinical_status(condition) in CURRENT_CLINICAL
             items.append(FractureItem(evidence, etiology, current, _levels(evidence), onset_date(condition),
                                       recorded_date(condition) or onset_date(condition)))
-    for order in orders:
-        for coding in order.reason_codes:
-            pseudo = {"resourceType": "ServiceRequest", "code": {"coding": [dict(coding)]}}
-            found = _classify(pseudo, f"{order.reference} (reasonCode)", rules)
-            if found:
-                evidence, etiology = found
-                items.append(FractureItem(evidence, etiology, True, _levels(evidence), None, None))
+    for stand_in, cited_as in reason_resources(orders):
+        found = _classify(stand_in, cited_as, rules)
+        if found:
+            evidence, etiology = found
+            items.append(FractureItem(evidence, etiology, True, _levels(evidence), None, None))
     return items
 
 

@@ -12,9 +12,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .codes import CodedKey, Concept, TextPatterns, TextResult, coded_key
+
+if TYPE_CHECKING:
+    from .fhir_data import PatientData
+    from .orders import DraftOrder
 
 # Resource statuses that mean "this never happened / is not valid": never evidence.
 _VOID_STATUS = frozenset({"entered-in-error", "cancelled", "not-done", "draft", "revoked", "unknown"})
@@ -59,6 +63,18 @@ def is_current(resource: Mapping[str, Any]) -> bool:
     if resource.get("resourceType") == "Condition":
         return status is None or status in CURRENT_CLINICAL
     return True
+
+
+def current_conditions(data: PatientData) -> list[Mapping[str, Any]]:
+    """The patient's current Conditions (see ``is_current``): most findings count only while current."""
+    return [c for c in data.of_type("Condition") if is_current(c)]
+
+
+def reason_resources(orders: Iterable[DraftOrder]) -> list[tuple[Mapping[str, Any], str]]:
+    """Each reasonCode Coding of the draft orders as a stand-in resource, with the reference to cite for it:
+    what the ordering clinician states counts as evidence, like a Condition."""
+    return [({"resourceType": "ServiceRequest", "code": {"coding": [dict(coding)]}}, f"{order.reference} (reasonCode)")
+            for order in orders for coding in order.reason_codes]
 
 
 def parse_date(value: Any) -> date | None:

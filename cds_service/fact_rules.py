@@ -80,6 +80,4 @@ def load_fact_rules() -> FactRules:
     screen = build_text_patterns([
         *(p for spec in codes["concepts"].values() for entry in spec.get("text", ()) for p in entry["patterns"]),
         *(p for d in codes["osteoporosis_drugs"]["drugs"] for p in d["text"])])
-    merged = dict(thresholds)
-    merged["benign_etiologies"] = {"value": tuple(rules["benign_etiologies"]["values"])}
-    return FactRules(concepts, drugs, merged, screen)
+    return FactRules(concepts, drugs, thresholds, screen)

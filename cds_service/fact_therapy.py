@@ -15,6 +15,7 @@ from .fact_findings import numeric_value
 from .fact_resources import (
     Evidence,
     Found,
+    current_conditions,
     days_before,
     find,
     is_current,
@@ -22,6 +23,7 @@ from .fact_resources import (
     onset_date,
     parse_date,
     positives,
+    reason_resources,
     reference,
     searchable,
     view,
@@ -56,7 +58,7 @@ def pain_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, r
         found["pain_latest"] = Found(value, (evidence,), f"latest 0-10 score, {when.isoformat()}")
     trend = _trend(scores, now, rules)
     if trend is None:
-        stated = positives(find(_current_conditions(data), rules.concept("worsening_pain_text")))
+        stated = positives(find(current_conditions(data), rules.concept("worsening_pain_text")))
         trend = Found("worsening", tuple(stated), "worsening pain stated in text") if stated else None
     if trend:
         found["pain_trend"] = trend
@@ -64,10 +66,6 @@ def pain_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, r
     if symptomatic:
         found["symptomatic"] = symptomatic
     return found
-
-
-def _current_conditions(data: PatientData) -> list[Mapping[str, Any]]:
-    return [c for c in data.of_type("Condition") if is_current(c)]
 
 
 def _trend(scores: list[tuple[date, float, Evidence]], now: datetime, rules: FactRules) -> Found | None:
@@ -101,18 +99,16 @@ def _symptomatic(data: PatientData, orders: Sequence[DraftOrder], scores: list[t
     if recent and recent[-1][1] > 0:
         return Found(True, (recent[-1][2],), "recent pain score above 0")
     pain = rules.concept("back_pain")
-    reasons = [({"resourceType": "ServiceRequest", "code": {"coding": [dict(c)]}}, o.reference)
-               for o in orders for c in o.reason_codes]
-    hits = positives(find(_current_conditions(data), pain))
-    for pseudo, ref in reasons:
-        for hit in positives(find([pseudo], pain)):
-            hits.append(Evidence(pseudo, f"{ref} (reasonCode)", hit.confidence, hit.code, "positive"))
+    hits = positives(find(current_conditions(data), pain))
+    for stand_in, cited_as in reason_resources(orders):
+        for hit in positives(find([stand_in], pain)):
+            hits.append(Evidence(stand_in, cited_as, hit.confidence, hit.code, "positive"))
     if recent:
         return Found(False, (recent[-1][2],), "latest pain score is 0") if not hits else Found(
             True, tuple(hits), "back pain recorded")
     if hits:
         return Found(True, tuple(hits), "back pain recorded")
-    denied = positives(find(_current_conditions(data), rules.concept("asymptomatic_text")))
+    denied = positives(find(current_conditions(data), rules.concept("asymptomatic_text")))
     if denied:
         return Found(False, tuple(denied), "asymptomatic / incidental fracture stated")
     return None
@@ -137,7 +133,7 @@ def osteoporosis_therapy(data: PatientData, now: datetime, rules: FactRules) -> 
                                             and age <= drug.coverage_days):
             hits.append(Evidence(resource, reference(resource), confidence, None, "positive"))
             notes.append(f"{drug.name} ({status or 'no status'})")
-    z_code = positives(find(_current_conditions(data), rules.concept("bisphosphonate_use")))
+    z_code = positives(find(current_conditions(data), rules.concept("bisphosphonate_use")))
     hits.extend(z_code)
     if z_code:
         notes.append("long-term bisphosphonate use (Z79.83)")
@@ -178,7 +174,7 @@ def _last_date(resource: Mapping[str, Any]) -> date | None:
 
 def failed_conservative_care(data: PatientData, rules: FactRules, pain_trend: str | None) -> Found | None:
     """Conservative care on record and pain not improving; stated failure counts on its own (text)."""
-    resources = [*_current_conditions(data), *data.of_type("Procedure"), *data.of_type("MedicationRequest"),
+    resources = [*current_conditions(data), *data.of_type("Procedure"), *data.of_type("MedicationRequest"),
                  *data.of_type("MedicationStatement")]
     stated = positives(find(resources, rules.concept("failed_conservative_text")))
     if stated:
