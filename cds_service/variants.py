@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .criteria import load_pack
 from .fact_rules import read_criteria_json
 from .facts import ClinicalFacts
 
@@ -64,12 +65,16 @@ class VariantRules:
 
 
 def load_variant_rules() -> VariantRules:
-    """Read the per-pack decision rules from criteria/rules.json (titles are carried there, cited)."""
+    """Read the per-pack decision rules from criteria/rules.json; titles come from the pack itself."""
     data = read_criteria_json("rules.json")
     packs: dict[str, PackRules] = {}
     for pack_id, spec in data["packs"].items():
+        pack = load_pack(pack_id)
+        unknown = set(spec["variants"]) - set(pack.variants)
+        if unknown:
+            raise ValueError(f"rules.json: {pack_id} has rules for variants it does not define: {sorted(unknown)}")
         variants = {
-            vid: VariantRule(vid, spec["titles"][vid], _requirements(rule.get("all", ())),
+            vid: VariantRule(vid, pack.variants[vid].title, _requirements(rule.get("all", ())),
                              _requirements(rule.get("any", ())))
             for vid, rule in spec["variants"].items()}
         order = {kind: tuple(ids) for kind, ids in spec["order"].items()}
