@@ -322,3 +322,18 @@ def test_every_row_of_every_variant_gives_a_valid_response(variant: str, clinica
                 resource = suggestion["actions"][0]["resource"]
                 assert resource["reasonCode"] and extension(resource, PAMA)
     assert len(response["systemActions"]) == len(orders)
+
+
+def test_every_clinical_statement_in_the_card_data_cites_a_source() -> None:
+    """cards.json and beyond.json hold clinical claims (escalations, gap, evidence, NASS, Medicare): each one
+    carries a source with a citation and a status, like the criteria packs and code lists."""
+    from cds_service.cards.content import BEYOND, CARDS
+
+    statuses = {"seen", "secondary", "unconfirmed", "design-choice"}
+    claims = [entry for entry in CARDS["cards"].values() if "indicator" in entry]
+    claims += [e for topic in CARDS["evidence"].values() for e in topic.values()]
+    claims += [*BEYOND["nass"]["rules"], BEYOND["coverage"]]
+    assert len(claims) >= 12
+    for claim in claims:
+        assert claim["source"]["citation"], claim.get("summary") or claim["text"][:60]
+        assert claim["status"] in statuses, claim.get("summary") or claim["text"][:60]
