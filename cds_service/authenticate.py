@@ -25,9 +25,8 @@ from urllib.parse import urlsplit
 import jwt
 import requests
 
-from .cli import is_loopback
 from .errors import Unauthorized
-from .settings import Settings, SettingsError
+from .settings import Settings, SettingsError, is_loopback
 
 log = logging.getLogger("cds_service.authenticate")
 

@@ -8,7 +8,6 @@ unless ``--allow-unauthenticated`` is given.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import shutil
 import sys
@@ -16,16 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .settings import SettingsError, load_settings
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from .settings import SettingsError, is_loopback, load_settings
 
 
 def prepare_metrics_dir(data_dir: str) -> None:

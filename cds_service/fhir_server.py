@@ -15,7 +15,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import http.cookiejar
-import ipaddress
 import json
 import logging
 import time
@@ -29,7 +28,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from . import metrics
-from .settings import Settings
+from .settings import Settings, is_loopback
 
 log = logging.getLogger("cds_service.fhir_server")
 
@@ -92,7 +91,7 @@ def _origin(url: str, *, default_port: bool = True) -> _Origin | None:
         return None
     if any(part in {".", ".."} for seg in parts.path.split("/") for part in unquote(seg).split("/")):
         return None
-    if port is None and (default_port or not _is_loopback(parts.hostname)):
+    if port is None and (default_port or not is_loopback(parts.hostname)):
         port = _DEFAULT_PORTS[scheme]
     return _Origin(scheme, parts.hostname.lower(), port, parts.path.rstrip("/"))
 
@@ -253,13 +252,6 @@ def _result_of(key: str, future: concurrent.futures.Future[FetchResult]) -> Fetc
     except Exception:  # a safety net: whatever a FHIR server sends must not become a 500
         log.warning("fhir answer unreadable", extra={"prefetch_key": key})
         return FetchResult("malformed", "the FHIR server's answer could not be read")
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _items(value: Any) -> list[Any]:

@@ -7,6 +7,7 @@ add values; the environment always wins over the file.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -144,3 +145,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raise SettingsError(f"unknown setting {key!r}")
         values[key] = value
     return Settings(**values)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IP, IPv6 with or without brackets) is this machine: the bind rule of
+    ``serve``, plain-http JWKS URLs and port-free FHIR allowlist entries all depend on it."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -2,7 +2,8 @@
 
 import pytest
 
-from cds_service.cli import is_loopback, main
+from cds_service.cli import main
+from cds_service.settings import is_loopback
 
 
 @pytest.mark.parametrize("host, loopback", [
