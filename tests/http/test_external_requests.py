@@ -17,13 +17,33 @@ pytestmark = pytest.mark.slow
 SERVICE_FOR_HOOK = {"order-select": "spine-order-select", "order-sign": "spine-order-sign"}
 
 
-def expected_status(name: str, body: Any) -> set[int]:
-    """What a careful integrator expects for each file (see shared/external/README.md)."""
-    if not isinstance(body, dict) or "hook" not in body or body["hook"] not in SERVICE_FOR_HOOK:
-        return {400}  # context-only examples, superseded PAMA request, patient-view examples
-    if "draftOrders" not in body.get("context", {}):
-        return {400}  # sandbox tab re-click: order-select context without selections/draftOrders
-    return {200, 412}  # 412 when a spine order needs data the (non-allowlisted) fhirServer would hold
+# The deliberate answer for each real client request (see shared/external/README.md), pinned exactly.
+# 412: a spine order whose patient data is neither prefetched nor on an allowlisted FHIR server.
+EXPECTED_STATUS = {
+    "epic-apporchard-order-select-request.json": 200,  # medication orders only: not ours, no cards
+    "pama-connectathon-scenario-01-order-select-request.json": 412,  # CT lumbar spine
+    "pama-connectathon-scenario-02-order-select-request.json": 200,  # CTA chest: not a spine order
+    "pama-ig-archive-order-select-request-superseded.json": 400,  # no hook
+    "pama-ig-order-select-request.json": 200,  # MRA knee: not a spine order
+    "sandbox-pama-order-select-initial-empty.json": 200,  # empty coding: nothing to rate
+    "sandbox-pama-order-select-smart-launch.json": 412,  # MRI lumbar spine
+    "sandbox-pama-order-select.json": 412,  # MRI lumbar spine
+    "sandbox-rx-order-select-r4.json": 200,  # medication order
+    "sandbox-rx-order-sign-dstu2-default.json": 200,  # DSTU2 MedicationOrder: skipped
+    "sandbox-services-stub-dummy1-order-select.json": 200,  # CPT "1234": not recognised
+    "sandbox-services-stub-dummy3-order-select.json": 200,  # empty code: skipped entry
+    "sandbox-services-stub-s1r1-order-select.json": 412,  # CT lumbar spine
+    "sandbox-services-stub-s1r2-order-select.json": 200,
+    "sandbox-services-stub-s2r2-order-select.json": 200,
+    "sandbox-services-stub-s2r3-order-select.json": 200,
+    "sandbox-tab-reclick-order-select-no-draftorders.json": 400,  # no selections / draftOrders
+    "spec-request-example-patient-view.json": 400,  # wrong hook
+    "spec-request-extension-example.json": 400,  # wrong hook
+}
+
+
+def test_every_request_file_has_a_pinned_answer() -> None:
+    assert set(EXPECTED_STATUS) == set(external_files("request"))
 
 
 @pytest.mark.parametrize("name", external_files("request"))
@@ -33,7 +53,7 @@ def test_real_request_gets_a_deliberate_answer(live_service: Any, name: str) -> 
     service = SERVICE_FOR_HOOK.get(hook, "spine-order-select")
     response = requests.post(live_service.url(f"/cds-services/{service}"), json=body, timeout=10)
     assert response.status_code < 500, response.text
-    assert response.status_code in expected_status(name, body), (response.status_code, response.text)
+    assert response.status_code == EXPECTED_STATUS[name], (response.status_code, response.text)
     payload = response.json()
     if response.status_code == 200:
         assert isinstance(payload["cards"], list)
