@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from cds_service.authenticate import Authenticator, load_trusted_issuers, parse_
 from cds_service.errors import Unauthorized
 from cds_service.settings import SettingsError
 from cds_service.store import Store
+from tests.conftest import JsonServer
 
 REPO = Path(__file__).resolve().parents[2]
 EXTERNAL = REPO.parent / "shared" / "external"
@@ -50,37 +49,12 @@ def sandbox_token(aud: Any = AUD, **claims: Any) -> str:
                       headers={"kid": SANDBOX_KID, "jku": SANDBOX_JKU, "typ": "JWT"})
 
 
-class JwksServer:
-    """A loopback HTTP server holding JWKS documents by path, counting fetches (Epic serves keys at a jku)."""
+class JwksServer(JsonServer):
+    """JWKS documents by path on loopback, counting fetches (Epic serves keys at a jku)."""
 
     def __init__(self) -> None:
         self.documents: dict[str, Any] = {}
-        self.hits: dict[str, int] = {}
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.hits[self.path] = outer.hits.get(self.path, 0) + 1
-                body = json.dumps(outer.documents.get(self.path, {})).encode()
-                self.send_response(200 if self.path in outer.documents else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda path: (200, self.documents[path]) if path in self.documents else (404, {}))
 
 
 class EpicKey:

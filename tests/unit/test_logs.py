@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cds_service import create_app
 from cds_service.fixtures import hook_request, materialise, search
 from cds_service.logs import JsonFormatter, configure_logging, mask
+from tests.conftest import JsonServer
 
 REPO = Path(__file__).resolve().parents[2]
 EXTERNAL = REPO.parent / "shared" / "external"
@@ -56,37 +55,21 @@ def test_configure_logging_is_idempotent_and_quiets_http_clients() -> None:
     configure_logging("WARNING")
 
 
-class FhirStandIn:
+class FhirStandIn(JsonServer):
     """A loopback FHIR server answering reads and searches from a scenario (``fixtures.search``)."""
 
     def __init__(self, resources: list[Any], patient_id: str) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = unquote(self.path.removeprefix("/fhir/"))
-                path = query.partition("?")[0]
-                if "/" in path:
-                    kind, _, rid = path.partition("/")
-                    found = [r for r in resources if r["resourceType"] == kind and r["id"] == rid]
-                    body = found[0] if found else {"resourceType": "OperationOutcome", "issue": []}
-                else:
-                    body = search(resources, query, patient_id)
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def answer(raw_path: str) -> tuple[int, Any]:
+            query = unquote(raw_path.removeprefix("/fhir/"))
+            path = query.partition("?")[0]
+            if "/" not in path:
+                return 200, search(resources, query, patient_id)
+            kind, _, rid = path.partition("/")
+            found = [r for r in resources if r["resourceType"] == kind and r["id"] == rid]
+            return 200, found[0] if found else {"resourceType": "OperationOutcome", "issue": []}
 
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/fhir"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(answer)
+        self.base_url = self.url("/fhir")
 
 
 @pytest.fixture
