@@ -28,7 +28,7 @@ sys.path.insert(0, str(BENCH.parent))
 from records import padded_scenario, uncapped  # noqa: E402
 
 from cds_service import create_app  # noqa: E402
-from cds_service.fixtures import default_definition, hook_request  # noqa: E402
+from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
 from cds_service.settings import load_settings  # noqa: E402
 
 

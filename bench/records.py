@@ -16,8 +16,8 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from cds_service.fixtures import Scenario, materialise
-from cds_service.hook_definitions import HookDefinition
+from cds_service.cds_hooks.hook_definitions import HookDefinition
+from cds_service.cli.fixtures import Scenario, materialise
 
 SEED = "seed-worsening-benign-vcf"
 TYPICAL_OBSERVATIONS = 45

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from records import padded_scenario, resource_count, uncapped  # noqa: E402
 
-from cds_service.fixtures import default_definition, hook_request  # noqa: E402
+from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
 
 FHIR_VENV = REPO / ".venv-fhir"
 TARGETS = {"p99_typical_ms": 10.0, "throughput_ratio": 0.20, "fetch_overhead_ms": 15.0,

@@ -13,16 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from .cards import CardOptions, build_response
-from .facts import ClinicalFacts, extract_facts
-from .fhir_data import PatientData, gather_fhir_data
-from .hook_definitions import HookDefinition
-from .orders import recognise_orders
-from .ratings import Rating, rate_order
-from .response import check_response
-from .validate import HookRequest, Limits, validate_request
-from .variants import classify_variant
+from .cds_hooks.hook_definitions import HookDefinition
+from .cds_hooks.response import check_response
+from .cds_hooks.validate import HookRequest, Limits, validate_request
+from .clinical.facts import ClinicalFacts, extract_facts
+from .clinical.orders import recognise_orders
+from .clinical.ratings import Rating, rate_order
+from .clinical.variants import classify_variant
+from .fhir.gather import PatientData, gather_fhir_data
 
-log = logging.getLogger("cds_service.pipeline")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -12,25 +12,25 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import metrics as metrics_module
-from .authenticate import Authenticator, build_authenticator
 from .cards import CardOptions, consult_id
 from .cards.content import ORDERS_EXTENSION
-from .criteria import load_pack
-from .facts import load_fact_rules
-from .fhir_server import FhirFetcher
-from .hook_definitions import load_hook_definitions
-from .logs import configure_logging
-from .metrics import Metrics
-from .orders import load_order_catalogue
+from .cds_hooks.authenticate import Authenticator, build_authenticator
+from .cds_hooks.hook_definitions import load_hook_definitions
+from .cds_hooks.validate import Limits
+from .clinical.facts import load_fact_rules
+from .clinical.orders import load_order_catalogue
+from .clinical.packs import load_pack
+from .clinical.ratings import Rating
+from .clinical.variants import load_variant_rules
+from .fhir.client import FhirFetcher
+from .ops import metrics as metrics_module
+from .ops.logs import configure_logging
+from .ops.metrics import Metrics
+from .ops.store import Store
 from .pipeline import Engine, HookOutcome
-from .ratings import Rating
 from .settings import Settings
-from .store import Store
-from .validate import Limits
-from .variants import load_variant_rules
 
-log = logging.getLogger("cds_service.services")
+log = logging.getLogger(__name__)
 
 
 @dataclass

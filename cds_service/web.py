@@ -17,15 +17,15 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import metrics
-from .errors import CdsError, RequestRejected, Unauthorized, operation_outcome
-from .hook_definitions import discovery_document
-from .openapi import bp as openapi_bp
+from .cds_hooks.errors import CdsError, RequestRejected, Unauthorized, operation_outcome
+from .cds_hooks.hook_definitions import discovery_document
+from .cds_hooks.openapi import bp as openapi_bp
+from .cds_hooks.validate import parse_json
+from .datafiles import first_error
+from .ops import metrics
 from .pipeline import run_hook
-from .schemas import first_error
-from .validate import parse_json
 
-log = logging.getLogger("cds_service.web")
+log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
 JSON_TYPES = ("application/json", "application/fhir+json")
 

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..criteria import CriteriaPack
-from ..facts import ClinicalFacts
-from ..fhir_data import PatientData
-from ..orders import OrderCatalogue
-from ..ratings import Rating
-from ..validate import HookRequest
+from ..cds_hooks.validate import HookRequest
+from ..clinical.facts import ClinicalFacts
+from ..clinical.orders import OrderCatalogue
+from ..clinical.packs import CriteriaPack
+from ..clinical.ratings import Rating
+from ..fhir.gather import PatientData
 from .actions import consult_id, system_actions
 from .beyond import beyond_cards
 from .content import CardInput

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..orders import DraftOrder
-from ..ratings import Rating
-from ..response import stable_uuid
-from ..validate import HookRequest
+from ..cds_hooks.response import stable_uuid
+from ..cds_hooks.validate import HookRequest
+from ..clinical.orders import DraftOrder
+from ..clinical.ratings import Rating
 from .content import CARDS, CATEGORIES, URLS, CardInput
 
 

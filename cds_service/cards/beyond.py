@@ -1,7 +1,7 @@
 """'Beyond the ACR criteria': NASS appropriate use criteria and a Medicare coverage documentation check.
 
 Both read the same clinical facts but never change the ACR rating; their cards say so in the label. Rules and
-checklist items are data (``criteria/beyond.json``). A condition on a missing fact is unknown: a NASS rule
+checklist items are data (``clinical/topics/vcf/beyond.json``). A condition on a missing fact is unknown: a NASS rule
 shows only when all its conditions are known and met; a coverage item is then listed as missing.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..facts import ClinicalFacts
+from ..clinical.facts import ClinicalFacts
 from .content import BEYOND, CardInput, card, citation_line, fact_label, order_names, topic
 
 

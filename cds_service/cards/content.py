@@ -1,6 +1,6 @@
-"""Shared pieces of every card: the card data under ``criteria/``, the inputs, and the card skeleton.
+"""Shared pieces of every card: the card data of the topic, the inputs, and the card skeleton.
 
-The wording, codes and URLs live in ``criteria/cards.json`` and ``criteria/beyond.json`` (each clinical entry
+The wording, codes and URLs live in ``clinical/topics/vcf/cards.json`` and ``beyond.json`` (each clinical entry
 with source + status), loaded once at import like the criteria packs. Every card gets a ``uuid`` from
 ``response.stable_uuid(hookInstance, kind, order references...)``, so feedback ties back to the finding, and a
 static ``source.topic.code`` so that Epic can remember user overrides per kind of card.
@@ -8,27 +8,21 @@ static ``source.topic.code`` so that Epic can remember user overrides per kind o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-from ..criteria import CriteriaPack
-from ..facts import ClinicalFacts
-from ..fhir_data import PatientData
-from ..orders import DraftOrder, OrderCatalogue
-from ..ratings import Rating
-from ..response import stable_uuid
-from ..validate import HookRequest
+from ..cds_hooks.response import stable_uuid
+from ..cds_hooks.validate import HookRequest
+from ..clinical.facts import ClinicalFacts
+from ..clinical.orders import DraftOrder, OrderCatalogue
+from ..clinical.packs import CriteriaPack
+from ..clinical.ratings import Rating
+from ..datafiles import read_json
+from ..fhir.gather import PatientData
 
-
-def _load(name: str) -> Mapping[str, Any]:
-    return json.loads(resources.files("cds_service").joinpath("criteria", name).read_text(encoding="utf-8"))
-
-
-CARDS: Mapping[str, Any] = _load("cards.json")
-BEYOND: Mapping[str, Any] = _load("beyond.json")
+CARDS: Mapping[str, Any] = read_json("clinical/topics/vcf/cards.json")
+BEYOND: Mapping[str, Any] = read_json("clinical/topics/vcf/beyond.json")
 URLS: Mapping[str, str] = CARDS["urls"]
 CATEGORIES: Mapping[str, Mapping[str, str]] = CARDS["categories"]
 ORDERS_EXTENSION = "org.example.spine-order-cds.orders"  # card.extension key: references of the orders concerned

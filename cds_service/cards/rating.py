@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..ratings import Rating
+from ..clinical.ratings import Rating
 from .actions import consult_id, swap_action
 from .content import (
     CARDS,
@@ -102,7 +102,7 @@ def _no_variant(inp: CardInput) -> list[dict[str, Any]]:
 
 
 def _swap(inp: CardInput, rating: Rating) -> dict[str, Any] | None:
-    """The best alternative (ratings.py lists them best first) that the catalogue can code, as one update."""
+    """The best alternative (clinical/ratings.py lists them best first) that the catalogue can code, as one update."""
     order = rating.order
     for alt in rating.alternatives:
         coding = inp.catalogue.preferred_code(alt["procedure"], order.region)

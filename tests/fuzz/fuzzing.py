@@ -57,7 +57,7 @@ class Case:
 
 @cache
 def corpus() -> tuple[Seed, ...]:
-    from cds_service.fixtures import hook_request, list_scenarios, materialise
+    from cds_service.cli.fixtures import hook_request, list_scenarios, materialise
 
     manifest = json.loads((EXTERNAL / "manifest.json").read_text())["files"]
     seeds = []

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service.fixtures import hook_request, materialise
-from cds_service.response import check_response
+from cds_service.cds_hooks.response import check_response
+from cds_service.cli.fixtures import hook_request, materialise
 
 pytestmark = pytest.mark.slow
 PAMA = "http://fhir.org/argonaut/Extension/pama-rating"

@@ -14,7 +14,7 @@ import requests
 import sqlalchemy as sa
 import yaml
 
-from cds_service.fixtures import hook_request, materialise
+from cds_service.cli.fixtures import hook_request, materialise
 from tests.conftest import REPO, LiveService, new_database
 
 pytestmark = pytest.mark.slow

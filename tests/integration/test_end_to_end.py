@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service.fixtures import hook_request, list_scenarios, materialise
+from cds_service.cli.fixtures import hook_request, list_scenarios, materialise
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

@@ -18,12 +18,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cds_service.errors import DataUnavailable
-from cds_service.fhir_data import gather_fhir_data
-from cds_service.fhir_server import FhirFetcher
-from cds_service.hook_definitions import HookDefinition, load_hook_definitions
+from cds_service.cds_hooks.errors import DataUnavailable
+from cds_service.cds_hooks.hook_definitions import HookDefinition, load_hook_definitions
+from cds_service.cds_hooks.validate import HookRequest
+from cds_service.fhir.client import FhirFetcher
+from cds_service.fhir.gather import gather_fhir_data
 from cds_service.settings import PROJECT_ROOT, Settings, load_settings
-from cds_service.validate import HookRequest
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 import requests
 
-from cds_service.fixtures import list_scenarios, load_into, materialise, prefetch_for
-from cds_service.hook_definitions import load_hook_definitions
+from cds_service.cds_hooks.hook_definitions import load_hook_definitions
+from cds_service.cli.fixtures import list_scenarios, load_into, materialise, prefetch_for
 from cds_service.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service.fhir_data import PatientData, gather_fhir_data
-from cds_service.fhir_server import FhirFetcher
-from cds_service.hook_definitions import HookDefinition, load_hook_definitions
+from cds_service.cds_hooks.hook_definitions import HookDefinition, load_hook_definitions
+from cds_service.cds_hooks.validate import HookRequest
+from cds_service.fhir.client import FhirFetcher
+from cds_service.fhir.gather import PatientData, gather_fhir_data
 from cds_service.settings import PROJECT_ROOT, Settings, load_settings
-from cds_service.validate import HookRequest
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 PROCESSES = 4
 WORKER = """
 import json, sys, time
-from cds_service.store import Store
+from cds_service.ops.store import Store
 url, start = sys.argv[1], float(sys.argv[2])
 while time.time() < start:  # start together, so the migrations and inserts really overlap
     time.sleep(0.005)

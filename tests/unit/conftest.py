@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cds_service.fhir_server import FhirFetcher
+from cds_service.fhir.client import FhirFetcher
 from cds_service.settings import Settings, load_settings
 
 

@@ -18,10 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cds_service.authenticate import Authenticator, load_trusted_issuers, parse_algorithms
-from cds_service.errors import Unauthorized
+from cds_service.cds_hooks.authenticate import Authenticator, load_trusted_issuers, parse_algorithms
+from cds_service.cds_hooks.errors import Unauthorized
+from cds_service.ops.store import Store
 from cds_service.settings import SettingsError
-from cds_service.store import Store
 from tests.conftest import JsonServer
 
 REPO = Path(__file__).resolve().parents[2]

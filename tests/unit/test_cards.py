@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from cds_service.cards import CardOptions, build_response, consult_id
-from cds_service.criteria import load_pack
-from cds_service.facts import ClinicalFacts, Fact
-from cds_service.fhir_data import MissingData, PatientData
-from cds_service.orders import DraftOrder, load_order_catalogue
-from cds_service.ratings import rate_order
-from cds_service.response import check_response, stable_uuid
-from cds_service.validate import HookRequest
-from cds_service.variants import VariantMatch
+from cds_service.cds_hooks.response import check_response, stable_uuid
+from cds_service.cds_hooks.validate import HookRequest
+from cds_service.clinical.facts import ClinicalFacts, Fact
+from cds_service.clinical.orders import DraftOrder, load_order_catalogue
+from cds_service.clinical.packs import load_pack
+from cds_service.clinical.ratings import rate_order
+from cds_service.clinical.variants import VariantMatch
+from cds_service.fhir.gather import MissingData, PatientData
 
 HOOK = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
 PAMA = "http://fhir.org/argonaut/Extension/pama-rating"

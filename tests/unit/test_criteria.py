@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import copy
-import json
-from importlib import resources
 
 import pytest
 
-from cds_service.criteria import InvalidPack, UnknownPack, available_packs, build_pack, load_pack
+from cds_service.clinical.packs import InvalidPack, UnknownPack, available_packs, build_pack, load_pack
+from cds_service.datafiles import read_json
 
 
 def _raw(name: str) -> dict:
-    return json.loads(resources.files("cds_service").joinpath("criteria", f"{name}.json").read_text("utf-8"))
+    return read_json(f"clinical/topics/vcf/{name}.json")
 
 
 def test_available_packs_are_the_two_acr_revisions():

@@ -1,15 +1,14 @@
 """The data files agree with each other: variant ids and titles, procedure keys, pack names."""
 
-import json
-from importlib import resources
 
 import pytest
 
-from cds_service.criteria import available_packs, load_pack
-from cds_service.orders import load_order_catalogue
-from cds_service.variants import load_variant_rules
+from cds_service.clinical.orders import load_order_catalogue
+from cds_service.clinical.packs import available_packs, load_pack
+from cds_service.clinical.variants import load_variant_rules
+from cds_service.datafiles import read_json
 
-RULES = json.loads(resources.files("cds_service").joinpath("criteria", "rules.json").read_text())
+RULES = read_json("clinical/topics/vcf/rules.json")
 
 
 @pytest.mark.parametrize("pack_id", ["acr-vcf-2022", "acr-vcf-2018"])

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from test_clinical_scenarios import ICD, LOINC, SCT, condition, day, facts_for, pain, patient
 
-from cds_service.codes import icd_fracture_level, normalise_code, system_name, text_levels
-from cds_service.fact_rules import _check_provenance, load_fact_rules
+from cds_service.clinical.codes import icd_fracture_level, normalise_code, system_name, text_levels
+from cds_service.clinical.facts.rules import STATUSES, load_fact_rules
+from cds_service.datafiles import check_provenance
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -263,9 +264,9 @@ def test_thresholds_are_pinned() -> None:
 
 def test_provenance_check_rejects_unknown_source_and_status() -> None:
     with pytest.raises(ValueError, match="unknown source"):
-        _check_provenance({"x": [{"source": "NOPE", "status": "seen"}]}, {"S1"}, "t")
+        check_provenance({"x": [{"source": "NOPE", "status": "seen"}]}, {"S1"}, "t", STATUSES)
     with pytest.raises(ValueError, match="no valid status"):
-        _check_provenance({"x": {"source": "S1", "status": "maybe"}}, {"S1"}, "t")
+        check_provenance({"x": {"source": "S1", "status": "maybe"}}, {"S1"}, "t", STATUSES)
 
 
 def test_every_fact_cites_sources_or_is_an_absence() -> None:

@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from cds_service.errors import DataUnavailable
-from cds_service.fhir_data import PatientData, gather_fhir_data, reference_type_and_id
-from cds_service.fhir_server import FhirFetcher
-from cds_service.hook_definitions import HookDefinition, load_hook_definitions
+from cds_service.cds_hooks.errors import DataUnavailable
+from cds_service.cds_hooks.hook_definitions import HookDefinition, load_hook_definitions
+from cds_service.cds_hooks.validate import HookRequest
+from cds_service.fhir.client import FhirFetcher
+from cds_service.fhir.gather import PatientData, gather_fhir_data, reference_type_and_id
 from cds_service.settings import PROJECT_ROOT, Settings
-from cds_service.validate import HookRequest
 
 BASE = "http://127.0.0.1:8090/fhir"
 PATIENT = "pat-1"

@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 
-from cds_service.fhir_server import FhirFetcher
+from cds_service.fhir.client import FhirFetcher
 from cds_service.settings import Settings
 
 BASE = "http://127.0.0.1:8090/fhir"

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.fhir_shape import malformed_field
+from cds_service.fhir.shape import malformed_field
 
 GOOD_OBSERVATION = {
     "resourceType": "Observation", "id": "pain-1", "status": "final",

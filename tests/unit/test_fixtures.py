@@ -15,8 +15,10 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds_service import cli_fixtures
-from cds_service.fixtures import (
+from cds_service.cds_hooks.hook_definitions import load_hook_definitions
+from cds_service.cds_hooks.validate import Limits, validate_request
+from cds_service.cli import scenarios as cli_fixtures
+from cds_service.cli.fixtures import (
     FixtureError,
     FixtureLoadError,
     hook_request,
@@ -27,9 +29,7 @@ from cds_service.fixtures import (
     search,
     shift_dates,
 )
-from cds_service.hook_definitions import load_hook_definitions
 from cds_service.settings import PROJECT_ROOT
-from cds_service.validate import Limits, validate_request
 
 TODAY = date(2027, 3, 15)
 REQUIRED = {

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.hook_definitions import HookDefinitionError, discovery_document, load_hook_definitions
+from cds_service.cds_hooks.hook_definitions import HookDefinitionError, discovery_document, load_hook_definitions
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "data" / "bad_hooks"

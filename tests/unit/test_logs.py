@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from cds_service import create_app
-from cds_service.fixtures import hook_request, materialise, search
-from cds_service.logs import JsonFormatter, configure_logging, mask
+from cds_service.cli.fixtures import hook_request, materialise, search
+from cds_service.ops.logs import JsonFormatter, configure_logging, mask
 from tests.conftest import JsonServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +135,7 @@ def test_a_full_scenario_at_debug_logs_no_patient_data_or_token(settings: Any, c
     text = captured.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
     assert any(line.get("request_id") and line["message"] == "request" for line in lines)
-    fetch_lines = [line for line in lines if line.get("logger") == "cds_service.fhir_server"]
+    fetch_lines = [line for line in lines if line.get("logger") == "cds_service.fhir.client"]
     assert fetch_lines  # the fetch path ran
     assert all(line.get("request_id") for line in fetch_lines)  # pool threads log with the call's request id
     forbidden = secrets_of(scenario) | set(tokens) | {"fhir-access-token-123456", "Jane Q", scenario.user_id}

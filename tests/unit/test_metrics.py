@@ -9,9 +9,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from cds_service import metrics
-from cds_service.fixtures import hook_request, materialise
-from cds_service.metrics import Metrics
+from cds_service.cli.fixtures import hook_request, materialise
+from cds_service.ops import metrics
+from cds_service.ops.metrics import Metrics
 
 EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from typing import Any
 
 import pytest
@@ -18,9 +17,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 from werkzeug.exceptions import HTTPException
 
-from cds_service import openapi
+from cds_service.cds_hooks import openapi
+from cds_service.datafiles import read_json
 
-DOC: dict[str, Any] = json.loads(resources.files("cds_service").joinpath("openapi.json").read_text())
+DOC: dict[str, Any] = read_json("cds_hooks/openapi.json")
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 

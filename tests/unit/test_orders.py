@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cds_service.orders import (
+from cds_service.cds_hooks.validate import HookRequest
+from cds_service.clinical.orders import (
     InvalidCatalogue,
     SkippedEntry,
     build_catalogue,
     load_order_catalogue,
     recognise_orders,
 )
-from cds_service.validate import HookRequest
+from cds_service.datafiles import read_json
 
 EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
 CPT, LOINC, SCT = "http://www.ama-assn.org/go/cpt", "http://loinc.org", "http://snomed.info/sct"
@@ -208,9 +208,7 @@ def test_preferred_codes_for_swaps():
 
 
 def _catalogue_data() -> tuple[dict, dict]:
-    folder = resources.files("cds_service").joinpath("criteria")
-    return (json.loads(folder.joinpath("orders.json").read_text("utf-8")),
-            json.loads(folder.joinpath("orders.schema.json").read_text("utf-8")))
+    return read_json("clinical/shared/orders.json"), read_json("clinical/schemas/orders.schema.json")
 
 
 @pytest.mark.parametrize("pattern", [r"(a+)+b", r"\bspine.*lumbar", r"(\w)\1"])

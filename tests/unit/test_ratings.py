@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.criteria import load_pack
-from cds_service.orders import DraftOrder
-from cds_service.ratings import rate_order
-from cds_service.variants import VariantMatch
+from cds_service.clinical.orders import DraftOrder
+from cds_service.clinical.packs import load_pack
+from cds_service.clinical.ratings import rate_order
+from cds_service.clinical.variants import VariantMatch
 
 IMAGING = {"mri-spine-without-contrast", "mri-spine-with-contrast", "mri-spine-without-and-with-contrast",
            "ct-spine-without-contrast", "ct-spine-with-contrast", "ct-spine-without-and-with-contrast",

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.response import ResponseInvariantError, check_response, stable_uuid
+from cds_service.cds_hooks.response import ResponseInvariantError, check_response, stable_uuid
 
 
 def good_response() -> dict[str, Any]:

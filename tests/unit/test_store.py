@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from cds_service.store import Store, audit, feedback, jti, schema_version
+from cds_service.ops.store import Store, audit, feedback, jti, schema_version
 from tests.conftest import new_database
 
 EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
@@ -166,7 +166,7 @@ def test_threads_posting_the_same_feedback_store_it_once(store: Store) -> None:
 def test_a_hook_call_is_audited_and_its_feedback_reaches_the_report(client: Any, app: Any) -> None:
     from datetime import date
 
-    from cds_service.fixtures import hook_request, materialise
+    from cds_service.cli.fixtures import hook_request, materialise
 
     scenario = materialise("seed-worsening-benign-vcf", date.today())
     response = client.post("/cds-services/spine-order-select",
@@ -188,7 +188,7 @@ def test_report_command_prints_rates(tmp_path: Path, monkeypatch: pytest.MonkeyP
                                      capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from cds_service.cli_report import add_commands
+    from cds_service.cli.report import add_commands
 
     monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("CDS_DATABASE_URL", raising=False)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from cds_service.errors import RequestRejected
-from cds_service.hook_definitions import load_hook_definitions
-from cds_service.validate import Limits, parse_json, validate_request
+from cds_service.cds_hooks.errors import RequestRejected
+from cds_service.cds_hooks.hook_definitions import load_hook_definitions
+from cds_service.cds_hooks.validate import Limits, parse_json, validate_request
 
 REPO = Path(__file__).resolve().parents[2]
 EXTERNAL = REPO.parent / "shared" / "external"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from cds_service.facts import ClinicalFacts, Fact
-from cds_service.variants import classify_variant, load_variant_rules
+from cds_service.clinical.facts import ClinicalFacts, Fact
+from cds_service.clinical.variants import classify_variant, load_variant_rules
 
 RULES = load_variant_rules()
 BENIGN_BASE: dict[str, Any] = {

@@ -1,0 +1,164 @@
+"""Step 2 of the request path: validate a hook call and turn it into a plain ``HookRequest``.
+
+Input: the raw request bytes and the service definition. Output: ``HookRequest`` or a ``RequestRejected``
+(400) naming the field. Strict on the envelope (CDS Hooks 2.0 #http-request, order-select/order-sign
+context), tolerant inside ``draftOrders``: entries are kept raw and parsed one by one by ``clinical/orders.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import accumulate, chain
+from typing import Any
+
+from ..datafiles import first_error
+from .errors import RequestRejected
+from .hook_definitions import HookDefinition
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_json_depth: int = 64
+    max_draft_orders: int = 200
+    max_prefetch_resources: int = 20_000
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_id: str
+    user_id: str
+    encounter_id: str | None
+    selections: tuple[str, ...] | None  # order-select only; None on order-sign
+    draft_entries: tuple[Any, ...]  # each draftOrders.entry[].resource, unparsed (may be invalid)
+    fhir_server: str | None
+    prefetch: Mapping[str, Any]  # as sent: a missing key means "fetch it", None means "no data"
+    fhir_authorization: Mapping[str, Any] | None = field(default=None, repr=False)  # never logged
+
+    @property
+    def access_token(self) -> str | None:
+        if not self.fhir_authorization:
+            return None
+        return self.fhir_authorization.get("access_token")
+
+
+def parse_json(raw: bytes, limits: Limits) -> Any:
+    """Decode a JSON body; malformed, non-UTF-8 or too deeply nested input is a 400 with the reason."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestRejected(f"body is not UTF-8 (byte {exc.start})", field="(body)") from exc
+    if _nesting_exceeds(raw, limits.max_json_depth):
+        raise RequestRejected(f"JSON nesting deeper than {limits.max_json_depth} levels", field="(body)")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RequestRejected(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                              field="(body)") from exc
+    except ValueError as exc:  # e.g. an integer literal longer than Python's 4,300-digit conversion limit
+        raise RequestRejected(f"unreadable JSON value: {str(exc)[:120]}", field="(body)") from exc
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(document):
+        raise RequestRejected("a JSON string holds a lone UTF-16 surrogate escape (not valid Unicode)",
+                              field="(body)")
+    return document
+
+
+# "\ud800" escapes decode to strings that cannot be stored or logged as UTF-8; only bodies that contain such an
+# escape (paired, as in emoji, or lone) pay for the full check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+# Nesting is decided on the body's bytes (UTF-8 never encodes a non-ASCII character with an ASCII byte), reduced to
+# the bytes that matter: quotes, backslashes and brackets.
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'"\\[]{}')  # bytes.translate's delete set
+# An escape whose second character is neither a quote nor a bracket: removing it changes nothing (inside a string
+# the pair is skipped; outside one both are ignored), and leaves the rare escapes that need the string regex.
+_ESCAPE_PAIR = re.compile(rb'\\[^"\[\]{}]')
+# A JSON string, unrolled so the engine runs its fast single-class loops and never backtracks; an unterminated
+# string runs to the end.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_DEPTH_STEP = tuple({ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}.get(b, 0) for b in range(256))
+_SPLIT_CHUNK = 1 << 16  # bytes split at a time, so the pieces' list stays small whatever the body holds
+
+
+def _nesting_exceeds(raw: bytes, limit: int) -> bool:
+    """Bracket depth outside strings, linear and in C (json.loads would recurse, then crash).
+
+    The body is reduced to quotes and brackets (``bytes.translate``); without escapes left, the strings are the
+    odd pieces between quotes, found by ``split`` a chunk at a time (a regex match per string cost three times
+    as much); a running sum stops at the first depth above the limit (2,000,000 '[' are rejected after 65)."""
+    if b"\\" in raw:
+        raw = _ESCAPE_PAIR.sub(b"", raw)
+    structure = raw.translate(None, _NOT_STRUCTURE)
+    outside = (_JSON_STRING.sub(b"", structure),) if b"\\" in structure else _outside_strings(structure)
+    depths = accumulate(map(_DEPTH_STEP.__getitem__, chain.from_iterable(outside)))
+    return next(filter(limit.__lt__, depths), None) is not None
+
+
+def _outside_strings(structure: bytes) -> Iterator[bytes]:
+    """The parts of escape-free ``structure`` that lie outside strings, chunk by chunk (a string may span two)."""
+    inside = 0
+    for start in range(0, len(structure), _SPLIT_CHUNK):
+        pieces = structure[start:start + _SPLIT_CHUNK].split(b'"')
+        yield b"".join(pieces[inside::2])
+        inside = (inside + len(pieces) - 1) % 2
+
+
+def validate_request(body: Any, definition: HookDefinition, limits: Limits) -> HookRequest:
+    problem = first_error("hook-request", body)
+    if problem:
+        raise RequestRejected(problem, field=problem.split(":", 1)[0])
+    if body["hook"] != definition.hook:
+        raise RequestRejected(
+            f"hook: this service ({definition.id}) answers {definition.hook!r}, not {body['hook']!r}", field="hook")
+    context = body["context"]
+    problem = first_error("order-context", context, prefix="context")
+    if problem:
+        raise RequestRejected(problem, field=problem.split(":", 1)[0])
+    if definition.hook == "order-select" and "selections" not in context:
+        raise RequestRejected("context.selections: required for order-select", field="context.selections")
+    entries = context["draftOrders"].get("entry", [])
+    if len(entries) > limits.max_draft_orders:
+        raise RequestRejected(f"context.draftOrders: {len(entries)} entries, more than {limits.max_draft_orders}",
+                              field="context.draftOrders.entry")
+    prefetch = body.get("prefetch") or {}
+    _check_prefetch_size(prefetch, limits)
+    selections = tuple(context["selections"]) if definition.hook == "order-select" else None
+    return HookRequest(
+        service_id=definition.id,
+        hook=body["hook"],
+        hook_instance=body["hookInstance"],
+        patient_id=context["patientId"],
+        user_id=context["userId"],
+        encounter_id=context.get("encounterId"),
+        selections=selections,
+        draft_entries=tuple(entry.get("resource") for entry in entries),
+        fhir_server=body.get("fhirServer"),
+        prefetch=prefetch,
+        fhir_authorization=body.get("fhirAuthorization"),
+    )
+
+
+def _check_prefetch_size(prefetch: Mapping[str, Any], limits: Limits) -> None:
+    total = 0
+    for key, value in prefetch.items():
+        if isinstance(value, dict) and isinstance(value.get("entry"), list):
+            total += len(value["entry"])
+        elif value is not None:
+            total += 1
+        if total > limits.max_prefetch_resources:
+            raise RequestRejected(
+                f"prefetch: more than {limits.max_prefetch_resources} resources in total", field=f"prefetch.{key}")

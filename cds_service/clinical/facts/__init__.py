@@ -1,0 +1,92 @@
+"""Step 5 of the request path: extract clinical facts, each with the FHIR resources it came from.
+
+Input: ``PatientData``, the recognised ``DraftOrder``s (their reasonCode counts as evidence), the time of
+the call, and the fact rules (code lists and thresholds, data under ``clinical/``). Output:
+``ClinicalFacts``. Pure: no I/O, no clock reads (``now`` is an argument).
+The fact vocabulary is documented in docs/architecture.md; the rules in docs/clinical-logic.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from ...fhir.gather import PatientData
+from ..orders import DraftOrder
+from . import findings as fact_findings
+from . import therapy as fact_therapy
+from .fracture import fracture_facts
+from .resources import Found, best_confidence, resource_views, sources
+from .rules import FactRules, load_fact_rules
+
+__all__ = ["ClinicalFacts", "Fact", "FactRules", "extract_facts", "load_fact_rules"]
+
+VOCABULARY = (
+    "fracture", "fracture_level", "fracture_onset", "acuity", "new_fracture", "etiology", "symptomatic",
+    "pain_trend", "pain_latest", "deformity", "pulmonary_dysfunction", "marrow_edema", "neuro_red_flag",
+    "retropulsion", "malignancy", "contraindications", "prior_augmentation_or_surgery", "multiple_fractures",
+    "osteoporosis", "osteoporosis_therapy", "failed_conservative_care", "high_energy_trauma",
+)
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str  # from the vocabulary in docs/architecture.md, e.g. "fracture", "malignancy"
+    value: Any
+    sources: tuple[str, ...]  # "Condition/abc", "Observation/x", "ServiceRequest/y (reasonCode)"
+    confidence: Literal["coded", "text"]  # text = matched on display/free text only (lower confidence)
+    note: str = ""  # short explanation built from codes and rules, never free text copied from the record
+
+
+@dataclass(frozen=True)
+class ClinicalFacts:
+    facts: Mapping[str, Fact]
+    missing: tuple[str, ...]  # fact names that could not be determined from the data
+    conflicts: tuple[str, ...]  # fact names on which coded data disagree (no guess is made)
+
+    def value(self, name: str, default: Any = None) -> Any:
+        fact = self.facts.get(name)
+        return default if fact is None else fact.value
+
+
+def extract_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> ClinicalFacts:
+    """Every fact of the vocabulary the data supports; the rest are listed as missing, disagreements as conflicts.
+
+    Malignancy and osteoporosis come first because the fracture etiology depends on them (a traumatic code
+    in an osteoporotic patient after a low-energy fall is a fragility fracture; pathologic vs osteoporotic
+    codes are only reconciled when a malignancy explains them). Each resource's codings and texts are read once
+    for the whole extraction (``resource_views``), not once per concept, and a text none of the fact phrases
+    occurs in is not searched again.
+    """
+    with resource_views(rules.text_screen):
+        return _extract(data, orders, now, rules)
+
+
+def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> ClinicalFacts:
+    found: dict[str, Found] = {
+        "malignancy": fact_findings.malignancy(data, rules),
+        "osteoporosis": fact_findings.osteoporosis(data, rules),
+        "neuro_red_flag": fact_findings.neuro_red_flag(data, now, rules),
+        "contraindications": fact_findings.contraindications(data, rules),
+        "osteoporosis_therapy": fact_therapy.osteoporosis_therapy(data, now, rules),
+    }
+    found.update(fact_findings.simple_flags(data, rules))
+    found.update(fact_findings.imaging_findings(data, rules))
+    found.update(fact_therapy.pain_facts(data, orders, now, rules))
+    fractures, conflicts = fracture_facts(data, orders, now, rules, found["osteoporosis"].value,
+                                          found["malignancy"].value)
+    found.update(fractures)
+    trend = found.get("pain_trend")
+    failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)
+    if failed:
+        found["failed_conservative_care"] = failed
+    facts = {name: _fact(name, item) for name, item in found.items()}
+    missing = tuple(n for n in VOCABULARY if n not in facts and n not in conflicts)
+    return ClinicalFacts(facts, missing, tuple(n for n in VOCABULARY if n in conflicts))
+
+
+def _fact(name: str, item: Found) -> Fact:
+    confidence = item.confidence or (best_confidence(item.evidence) if item.evidence else "coded")
+    return Fact(name, item.value, sources(item.evidence), confidence, item.note)

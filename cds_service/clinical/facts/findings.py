@@ -1,0 +1,150 @@
+"""Clinical-finding facts: malignancy, osteoporosis, red flags, deformity, lung, MRI findings, contraindications.
+
+Each fact is built from codes first and text second. A finding that the record does not mention is False
+(with no sources) where the record is the place it would be written; MRI findings stay unknown unless a
+spine MRI/CT report or an explicit statement exists, because silence there means "not looked".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ...fhir.gather import PatientData
+from .resources import (
+    Evidence,
+    Found,
+    current_conditions,
+    days_before,
+    find,
+    is_current,
+    is_suspected,
+    onset_date,
+    positives,
+    recorded_date,
+    view,
+)
+from .rules import FactRules
+
+_CONTRAINDICATIONS = ("infection", "coagulopathy", "pregnancy")
+
+
+def _conditions(data: PatientData) -> tuple[Mapping[str, Any], ...]:
+    return data.of_type("Condition")
+
+
+def _flag(hits: list[Evidence], what: str) -> Found:
+    if hits:
+        return Found(True, tuple(hits), f"{what} recorded")
+    return Found(False, (), f"no {what} in the record", "coded")
+
+
+def malignancy(data: PatientData, rules: FactRules) -> Found:
+    """active > suspected > history > none. Resolved/remission is history; provisional is suspected."""
+    cancer = rules.concept("malignancy")
+    history = rules.concept("malignancy_history")
+    excluded_text = rules.concept("malignancy_text_exclude").text
+    levels: dict[str, list[Evidence]] = {"active": [], "suspected": [], "history": []}
+    resources = [*_conditions(data), *data.of_type("DiagnosticReport")]
+    def excluded(hit: Evidence) -> bool:  # skin cancer, MGUS, family history, screening named in free text
+        return hit.confidence == "text" and excluded_text.search(hit.text) == "positive"
+
+    history_hits = positives(find(resources, history))
+    levels["history"] = [hit for hit in history_hits if not excluded(hit)]
+    seen = {id(e.resource) for e in history_hits}
+    for hit in positives(find(resources, cancer)):
+        if id(hit.resource) in seen or excluded(hit):
+            continue
+        if is_suspected(hit.resource):
+            levels["suspected"].append(hit)
+        elif is_current(hit.resource):
+            levels["active"].append(hit)
+        else:
+            levels["history"].append(hit)
+    for hit in positives(find(data.of_type("DiagnosticReport"), rules.concept("malignancy_suspected_text"))):
+        levels["suspected"].append(hit)
+    for value in ("active", "suspected", "history"):
+        if levels[value]:
+            return Found(value, tuple(levels[value]), f"malignancy {value}")
+    return Found("none", (), "no malignancy code or text (codes.json exclusions applied)", "coded")
+
+
+def osteoporosis(data: PatientData, rules: FactRules) -> Found:
+    hits = positives(find(current_conditions(data), rules.concept("osteoporosis")))
+    limit = rules.value("osteoporosis_t_score")
+    t_scores = rules.concept("dxa_t_score").codes
+    for obs in data.of_type("Observation"):
+        if view(obs).void:  # an entered-in-error or cancelled measurement never counts
+            continue
+        value = numeric_value(obs)
+        code = t_scores.any_match_keys(view(obs).keys)
+        if code and value is not None and value <= limit:
+            hits.append(Evidence(obs, f"Observation/{obs.get('id', '?')}", "coded", code, "positive"))
+    return _flag(hits, "osteoporosis (diagnosis or DXA T-score)")
+
+
+def numeric_value(obs: Mapping[str, Any]) -> float | None:
+    quantity = obs.get("valueQuantity")
+    value = quantity.get("value") if isinstance(quantity, Mapping) else obs.get("valueInteger")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def neuro_red_flag(data: PatientData, now: datetime, rules: FactRules) -> Found:
+    """Cauda equina / cord compression at any date; weakness or bladder/bowel dysfunction only when new."""
+    resources = [*current_conditions(data), *data.of_type("Observation"), *data.of_type("DiagnosticReport")]
+    hits = positives(find(resources, rules.concept("neuro_always")))
+    limit = rules.value("neuro_recent_days")
+    for hit in positives(find(resources, rules.concept("neuro_if_new"))):
+        age = days_before(now, onset_date(hit.resource))
+        recorded = days_before(now, recorded_date(hit.resource))
+        if (age is not None and age <= limit) or (recorded is not None and recorded <= limit):
+            hits.append(hit)
+    note = f"cauda equina, cord compression, or deficit new within {limit} days"
+    return Found(True, tuple(hits), note) if hits else Found(False, (), f"no {note}", "coded")
+
+
+def simple_flags(data: PatientData, rules: FactRules) -> dict[str, Found]:
+    """Deformity, pulmonary dysfunction, prior augmentation/surgery: present if coded or written."""
+    current = [*current_conditions(data), *data.of_type("Observation")]
+    procedures = [*data.of_type("Procedure"), *_conditions(data)]
+    return {
+        "deformity": _flag(positives(find(current, rules.concept("deformity"))), "kyphosis or height loss"),
+        "pulmonary_dysfunction": _flag(positives(find(current, rules.concept("pulmonary_dysfunction"))),
+                                       "dyspnea or abnormal lung function"),
+        "prior_augmentation_or_surgery": _flag(
+            positives(find(procedures, rules.concept("prior_augmentation_or_surgery"))),
+            "prior vertebral augmentation or spine surgery"),
+    }
+
+
+def imaging_findings(data: PatientData, rules: FactRules) -> dict[str, Found]:
+    """Marrow edema / cleft and retropulsion: true if stated, false if negated or absent from a spine report."""
+    reports = [*data.of_type("DiagnosticReport"), *data.of_type("Observation"), *current_conditions(data)]
+    spine_reports = positives(find(data.of_type("DiagnosticReport"), rules.concept("spine_mri_ct")))
+    found: dict[str, Found] = {}
+    for name, concept in (("marrow_edema", "marrow_edema"), ("retropulsion", "retropulsion")):
+        hits = find(reports, rules.concept(concept))
+        positive = positives(hits)
+        if positive:
+            found[name] = Found(True, tuple(positive), f"{name.replace('_', ' ')} stated")
+        elif hits:
+            found[name] = Found(False, tuple(hits), f"{name.replace('_', ' ')} explicitly negated")
+        elif spine_reports:
+            found[name] = Found(False, tuple(spine_reports), f"spine MRI/CT report does not mention {name}",
+                                "text")
+        elif name == "retropulsion":
+            found[name] = Found(False, (), "no retropulsion in the record", "coded")
+    return found
+
+
+def contraindications(data: PatientData, rules: FactRules) -> Found:
+    hits: list[Evidence] = []
+    kinds: list[str] = []
+    for name in _CONTRAINDICATIONS:
+        found = positives(find(current_conditions(data), rules.concept(name)))
+        if found:
+            kinds.append(name)
+            hits.extend(found)
+    note = "contraindications to augmentation: " + (", ".join(kinds) or "none recorded")
+    return Found(tuple(kinds), tuple(hits), note, None if hits else "coded")

@@ -1,0 +1,231 @@
+"""Fracture facts: whether a current VCF exists, its level, onset, acuity, newness, etiology, count, mechanism.
+
+A fracture is current only when its Condition is active/recurrence/relapse (an order's VCF reason counts
+too, since the orderer asserts it). The 7th ICD-10-CM character "A" (initial encounter, active treatment)
+says nothing about newness, so newness comes from dates and the absence of MRI/CT work-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from ...fhir.gather import PatientData
+from ..codes import icd_fracture_level, text_levels
+from ..orders import DraftOrder
+from .resources import (
+    CURRENT_CLINICAL,
+    Evidence,
+    Found,
+    clinical_status,
+    days_before,
+    find,
+    is_suspected,
+    is_void,
+    onset_date,
+    positives,
+    reason_resources,
+    recorded_date,
+    reference,
+    view,
+)
+from .rules import FactRules
+
+# Checked in this order; the first concept that matches a resource decides its etiology.
+ETIOLOGY_BY_CONCEPT = (("vcf_pathologic", "pathologic"), ("vcf_osteoporotic", "osteoporotic"),
+                       ("vcf_traumatic", "traumatic"), ("vcf_unspecified", "unknown"))
+
+
+@dataclass(frozen=True)
+class FractureItem:
+    evidence: Evidence
+    etiology: str
+    current: bool
+    levels: tuple[str, ...]
+    onset: date | None
+    discovered: date | None
+
+
+def _classify(resource: Mapping[str, Any], source: str, rules: FactRules) -> tuple[Evidence, str] | None:
+    """Coded match across all fracture concepts first; only then the free-text fallback."""
+    seen = view(resource)
+    all_text = " ".join((*seen.texts, *_body_site_texts(resource)))
+    for concept_name, etiology in ETIOLOGY_BY_CONCEPT:
+        code = rules.concept(concept_name).match_keys(seen.keys)
+        if code:
+            return Evidence(resource, source, "coded", code, "positive", all_text), etiology
+    for concept_name, etiology in ETIOLOGY_BY_CONCEPT:
+        for text in seen.texts:
+            if rules.concept(concept_name).text.search(text) == "positive":
+                return Evidence(resource, source, "text", None, "positive", all_text), etiology
+    return None
+
+
+def _body_site_texts(resource: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for site in resource.get("bodySite") or ():
+        if isinstance(site, Mapping):
+            out.extend(str(c["display"]) for c in site.get("coding") or () if c.get("display"))
+            if isinstance(site.get("text"), str):
+                out.append(site["text"])
+    return out
+
+
+def _levels(evidence: Evidence) -> tuple[str, ...]:
+    coded = icd_fracture_level(evidence.code) if evidence.code else None
+    return (coded,) if coded else text_levels(evidence.text)
+
+
+def fracture_items(data: PatientData, orders: Sequence[DraftOrder], rules: FactRules) -> list[FractureItem]:
+    """Every fracture the record mentions: Conditions (current or past) and the draft orders' VCF reasons."""
+    items: list[FractureItem] = []
+    for condition in data.of_type("Condition"):
+        if is_void(condition) or is_suspected(condition):
+            continue
+        found = _classify(condition, reference(condition), rules)
+        if found:
+            evidence, etiology = found
+            current = clinical_status(condition) in CURRENT_CLINICAL
+            items.append(FractureItem(evidence, etiology, current, _levels(evidence), onset_date(condition),
+                                      recorded_date(condition) or onset_date(condition)))
+    for stand_in, cited_as in reason_resources(orders):
+        found = _classify(stand_in, cited_as, rules)
+        if found:
+            evidence, etiology = found
+            items.append(FractureItem(evidence, etiology, True, _levels(evidence), None, None))
+    return items
+
+
+def _spine_workup_dates(data: PatientData, rules: FactRules) -> list[date | None]:
+    resources = [*data.of_type("DiagnosticReport"), *data.of_type("Procedure"), *data.of_type("ImagingStudy")]
+    return [onset_date(e.resource) for e in positives(find(resources, rules.concept("spine_mri_ct")))]
+
+
+def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules,
+                   osteoporosis: bool, malignancy: str) -> tuple[dict[str, Found], set[str]]:
+    """The fracture facts and the names of facts on which coded data conflict."""
+    items = fracture_items(data, orders, rules)
+    current = [i for i in items if i.current]
+    found: dict[str, Found] = {}
+    conflicts: set[str] = set()
+    found["multiple_fractures"] = _multiple(items, data, rules)
+    if not current:
+        return found, conflicts
+    evidence = tuple(i.evidence for i in current)
+    found["fracture"] = Found(True, evidence, "current vertebral fracture (active condition or order reason)")
+    levels = tuple(dict.fromkeys(level for i in current for level in i.levels))
+    if levels:
+        level_evidence = tuple(i.evidence for i in current if i.levels)
+        coded = any(i.evidence.code and icd_fracture_level(i.evidence.code) for i in current)
+        found["fracture_level"] = Found(", ".join(levels), level_evidence, "level from the code or its text",
+                                        "coded" if coded else "text")
+    dated = [i for i in current if i.onset]
+    if dated:
+        latest = max(dated, key=lambda i: i.onset or date.min)
+        found["fracture_onset"] = Found(latest.onset.isoformat() if latest.onset else None, (latest.evidence,),
+                                        "onset, else recorded date, of the most recent current fracture")
+        found["acuity"] = _acuity(latest, now, rules)
+    new = _new_fracture(current, data, now, rules)
+    if new:
+        found["new_fracture"] = new
+    etiology = _etiology(current, data, rules, osteoporosis, malignancy)
+    if etiology is None:
+        conflicts.add("etiology")
+    else:
+        found["etiology"] = etiology
+    found["high_energy_trauma"] = _mechanism(current, data, rules, "high_energy_trauma") or Found(
+        False, (), "no high-energy mechanism recorded", "coded")
+    return found, conflicts
+
+
+def _acuity(item: FractureItem, now: datetime, rules: FactRules) -> Found:
+    bounds = rules.thresholds["acuity"]
+    age = days_before(now, item.onset) or 0
+    if age < bounds["acute_below_days"]:
+        value = "acute"
+    elif age <= bounds["chronic_above_days"]:
+        value = "subacute"
+    else:
+        value = "chronic"
+    return Found(value, (item.evidence,), f"fracture age {age} days (acute < {bounds['acute_below_days']}, "
+                 f"chronic > {bounds['chronic_above_days']})")
+
+
+def _new_fracture(current: list[FractureItem], data: PatientData, now: datetime, rules: FactRules) -> Found | None:
+    limit = rules.value("new_fracture_days")
+    workups = _spine_workup_dates(data, rules)
+    dated = [i for i in current if i.discovered]
+    if dated:
+        item = max(dated, key=lambda i: i.discovered or date.min)
+        age = days_before(now, item.discovered) or 0
+        since = item.onset or item.discovered
+        worked_up = any(d is not None and since is not None and d >= since for d in workups)
+        value = age <= limit and not worked_up
+        note = f"recorded {age} days ago (new if <= {limit}); MRI/CT spine since onset: {worked_up}"
+        return Found(value, (item.evidence,), note)
+    if rules.value("new_when_reason_only") and not workups and not any(
+            i.evidence.resource.get("resourceType") == "Condition" for i in current):
+        return Found(True, tuple(i.evidence for i in current), "VCF given only as the order reason, no MRI/CT")
+    return None
+
+
+def _etiology(current: list[FractureItem], data: PatientData, rules: FactRules, osteoporosis: bool,
+              malignancy: str) -> Found | None:
+    """One etiology, or None when coded items disagree and nothing explains it (a conflict, not a guess)."""
+    evidence = tuple(i.evidence for i in current)
+    high = _mechanism(current, data, rules, "high_energy_trauma")
+    if high:
+        return Found("high-energy-trauma", high.evidence, "high-energy mechanism recorded")
+    coded = {i.etiology for i in current if i.evidence.confidence == "coded"}
+    kinds = coded or {i.etiology for i in current}
+    if "pathologic" in kinds and "osteoporotic" in kinds:
+        if malignancy == "none":
+            return None
+        return Found("pathologic", evidence, "pathologic and osteoporotic codes; malignancy on record")
+    for value in ("pathologic", "osteoporotic"):
+        if value in kinds:
+            return Found(value, evidence, f"{value} fracture code or text")
+    if "traumatic" in kinds:
+        fall = _mechanism(current, data, rules, "low_energy_fall")
+        if osteoporosis and (fall or not rules.value("fragility_needs_fall")):
+            fall_evidence = fall.evidence if fall else ()
+            return Found("osteoporotic", evidence + fall_evidence,
+                         "traumatic vertebral fracture code after a low-energy fall with osteoporosis: fragility")
+        return Found("traumatic", evidence, "traumatic vertebral fracture code")
+    if osteoporosis and malignancy == "none" and rules.value("presume_osteoporotic_unspecified"):
+        return Found("osteoporotic", evidence, "unspecified VCF with osteoporosis and no malignancy: presumed")
+    return Found("unknown", evidence, "fracture type not coded")
+
+
+def _mechanism(current: list[FractureItem], data: PatientData, rules: FactRules, concept: str) -> Found | None:
+    """Mechanism evidence on the fracture itself or on a Condition dated within the new-fracture window of it.
+
+    An undated mechanism, or any mechanism when the fracture has no date, cannot be tied to this fracture: an
+    old car accident must not take an osteoporotic fracture out of scope (review finding)."""
+    window = rules.value("new_fracture_days")
+    onsets = [i.onset for i in current if i.onset]
+    near = [c for c in data.of_type("Condition")
+            if (d := onset_date(c)) is not None and any(abs((d - o).days) <= window for o in onsets)]
+    fracture_resources = [i.evidence.resource for i in current]
+    hits = positives(find([*fracture_resources, *(c for c in near if c not in fracture_resources)],
+                          rules.concept(concept)))
+    return Found(True, tuple(hits), f"{concept.replace('_', ' ')} recorded") if hits else None
+
+
+def _multiple(items: list[FractureItem], data: PatientData, rules: FactRules) -> Found:
+    levels = {level for i in items for level in i.levels}
+    if len(levels) >= 2:
+        return Found(True, tuple(i.evidence for i in items if i.levels), f"{len(levels)} levels: "
+                     + ", ".join(sorted(levels)))
+    hits = positives(find([*data.of_type("Condition"), *data.of_type("DiagnosticReport")],
+                          rules.concept("multiple_fractures_text")))
+    if hits:
+        return Found(True, tuple(hits), "multiple fractures stated in text")
+    window = rules.value("new_fracture_days")
+    onsets = sorted({i.onset for i in items if i.onset})
+    if len(onsets) >= 2 and (onsets[-1] - onsets[0]).days > window:
+        return Found(True, tuple(i.evidence for i in items), "fractures with onsets far apart")
+    return Found(False, tuple(i.evidence for i in items), "at most one fractured level on record",
+                 "coded")

@@ -1,0 +1,286 @@
+"""Read what the fact rules need from plain FHIR R4 resource dicts: codings, texts, statuses, dates, evidence.
+
+Records are messy: statuses may be missing, dates may be partial ("2024-03"), and the same finding may be
+coded or only written. These helpers turn each resource into uniform ``Evidence`` so the fact rules do
+not repeat the per-resource-type details. Nothing here decides a fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..codes import CodedKey, Concept, TextPatterns, TextResult, coded_key
+
+if TYPE_CHECKING:
+    from ...fhir.gather import PatientData
+    from ..orders import DraftOrder
+
+# Resource statuses that mean "this never happened / is not valid": never evidence.
+_VOID_STATUS = frozenset({"entered-in-error", "cancelled", "not-done", "draft", "revoked", "unknown"})
+_VOID_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+_SUSPECTED_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"})
+CURRENT_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+
+
+def reference(resource: Mapping[str, Any]) -> str:
+    return f"{resource.get('resourceType', 'Resource')}/{resource.get('id', '?')}"
+
+
+def status_code(concept: Any) -> str | None:
+    """The code of a CodeableConcept status (clinicalStatus, verificationStatus), lower-case."""
+    if not _is_mapping(concept):
+        return None
+    for coding in concept.get("coding") or ():
+        if _is_mapping(coding) and isinstance(coding.get("code"), str):
+            return coding["code"].lower()
+    return None
+
+
+def clinical_status(resource: Mapping[str, Any]) -> str | None:
+    return status_code(resource.get("clinicalStatus"))
+
+
+def is_void(resource: Mapping[str, Any]) -> bool:
+    """Refuted, entered-in-error, cancelled, not-done: such a resource never counts for anything."""
+    if status_code(resource.get("verificationStatus")) in _VOID_VERIFICATION:
+        return True
+    status = resource.get("status")
+    return isinstance(status, str) and status.lower() in _VOID_STATUS
+
+
+def is_suspected(resource: Mapping[str, Any]) -> bool:
+    return status_code(resource.get("verificationStatus")) in _SUSPECTED_VERIFICATION
+
+
+def is_current(resource: Mapping[str, Any]) -> bool:
+    """A Condition counts as current when active/recurrence/relapse, or (other types, or no status) not closed."""
+    status = clinical_status(resource)
+    if resource.get("resourceType") == "Condition":
+        return status is None or status in CURRENT_CLINICAL
+    return True
+
+
+def current_conditions(data: PatientData) -> list[Mapping[str, Any]]:
+    """The patient's current Conditions (see ``is_current``): most findings count only while current."""
+    return [c for c in data.of_type("Condition") if is_current(c)]
+
+
+def reason_resources(orders: Iterable[DraftOrder]) -> list[tuple[Mapping[str, Any], str]]:
+    """Each reasonCode Coding of the draft orders as a stand-in resource, with the reference to cite for it:
+    what the ordering clinician states counts as evidence, like a Condition."""
+    return [({"resourceType": "ServiceRequest", "code": {"coding": [dict(coding)]}}, f"{order.reference} (reasonCode)")
+            for order in orders for coding in order.reason_codes]
+
+
+def parse_date(value: Any) -> date | None:
+    """The calendar date of a FHIR date/dateTime; partial dates take their first day (2024-03 -> 2024-03-01)."""
+    if not isinstance(value, str) or len(value) < 4:
+        return None
+    parts = value[:10].split("-")
+    try:
+        year = int(parts[0])
+        month = int(parts[1]) if len(parts) > 1 else 1
+        day = int(parts[2]) if len(parts) > 2 else 1
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def onset_date(resource: Mapping[str, Any]) -> date | None:
+    """When a finding began: onset, else effective/performed/authored time, else when it was recorded."""
+    for key in ("onsetDateTime", "effectiveDateTime", "performedDateTime", "occurrenceDateTime", "issued",
+                "authoredOn", "started"):
+        found = parse_date(resource.get(key))
+        if found:
+            return found
+    for key in ("onsetPeriod", "effectivePeriod", "performedPeriod"):
+        period = resource.get(key)
+        if isinstance(period, Mapping):
+            found = parse_date(period.get("start")) or parse_date(period.get("end"))
+            if found:
+                return found
+    return recorded_date(resource)
+
+
+def recorded_date(resource: Mapping[str, Any]) -> date | None:
+    return parse_date(resource.get("recordedDate")) or parse_date(resource.get("dateAsserted"))
+
+
+def days_before(now: datetime, when: date | None) -> int | None:
+    return None if when is None else (now.date() - when).days
+
+
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)`` with the JSON case (a dict) first: the ABC check costs several times more."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _concepts(value: Any) -> Iterator[Mapping[str, Any]]:
+    if _is_mapping(value):
+        yield value
+    elif isinstance(value, list):
+        yield from (v for v in value if _is_mapping(v))
+
+
+# Where each resource type keeps its coded meaning and its free text.
+_CODED_FIELDS = {
+    "Condition": ("code",), "Observation": ("code", "valueCodeableConcept"), "Procedure": ("code",),
+    "DiagnosticReport": ("code", "conclusionCode"), "ImagingStudy": ("procedureCode",),
+    "MedicationRequest": ("medicationCodeableConcept",), "MedicationStatement": ("medicationCodeableConcept",),
+    "Medication": ("code",),
+}
+_TEXT_FIELDS = ("conclusion", "valueString", "description")
+
+
+def _read(resource: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], tuple[str, ...]]:
+    """The codings of a resource's coded fields, and its free text: CodeableConcept.text, coding displays,
+    conclusion, notes (one pass over the coded fields for both)."""
+    codings: list[Mapping[str, Any]] = []
+    texts: list[str] = []
+    for field in _CODED_FIELDS.get(str(resource.get("resourceType")), ("code",)):
+        for concept in _concepts(resource.get(field)):
+            if isinstance(concept.get("text"), str):
+                texts.append(concept["text"])
+            codings.extend(c for c in concept.get("coding") or () if _is_mapping(c))
+    texts.extend(str(c["display"]) for c in codings if isinstance(c.get("display"), str))
+    texts.extend(resource[f] for f in _TEXT_FIELDS if isinstance(resource.get(f), str))
+    for note in _concepts(resource.get("note")):
+        if isinstance(note.get("text"), str):
+            texts.append(note["text"])
+    return codings, tuple(texts)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceView:
+    """What the fact rules read from one resource, computed once per extraction instead of once per concept."""
+
+    resource: Mapping[str, Any]  # held so its id() stays unique while the view is cached
+    reference: str
+    void: bool
+    keys: tuple[CodedKey | None, ...]  # the resource's codings as the code lists compare them (codes.coded_key)
+    texts: tuple[str, ...]
+
+
+def _build_view(resource: Mapping[str, Any]) -> ResourceView:
+    resource_codings, resource_texts = _read(resource)
+    return ResourceView(resource, reference(resource), is_void(resource),
+                        tuple(coded_key(c) for c in resource_codings), resource_texts)
+
+
+class _Extraction:
+    """One extraction's views (keyed by id(resource)) and which of their texts are worth a text search."""
+
+    def __init__(self, screen: TextPatterns) -> None:
+        self.screen = screen
+        self.views: dict[int, ResourceView] = {}
+        self.searchable_texts: dict[int, tuple[str, ...]] = {}
+        self.occurs: dict[str, bool] = {}  # the screen's verdict per distinct text
+
+    def view(self, resource: Mapping[str, Any]) -> ResourceView:
+        found = self.views.get(id(resource))
+        if found is None:
+            found = self.views[id(resource)] = _build_view(resource)
+        return found
+
+    def searchable(self, seen: ResourceView) -> tuple[str, ...]:
+        """The view's texts in which some fact phrase occurs (asked only when a text search is due)."""
+        found = self.searchable_texts.get(id(seen.resource))
+        if found is None:
+            occurs = self.occurs
+            for text in seen.texts:
+                if text not in occurs:
+                    occurs[text] = self.screen.occurs(text)
+            found = self.searchable_texts[id(seen.resource)] = tuple(t for t in seen.texts if occurs[t])
+        return found
+
+
+# The extraction running in this context (thread); None outside one.
+_EXTRACTION: ContextVar[_Extraction | None] = ContextVar("fact_resource_views", default=None)
+
+
+@contextmanager
+def resource_views(screen: TextPatterns) -> Iterator[None]:
+    """Cache resource views for the duration of one fact extraction; dropped on exit, so no patient data outlives
+    the request and nothing is shared between requests or threads.
+
+    ``screen`` joins the phrases of every concept and drug the extraction searches (``FactRules.text_screen``):
+    a text in which it finds nothing is not searched per concept, since no narrower pattern can match it."""
+    token = _EXTRACTION.set(_Extraction(screen))
+    try:
+        yield
+    finally:
+        _EXTRACTION.reset(token)
+
+
+def view(resource: Mapping[str, Any]) -> ResourceView:
+    """The resource's view: cached inside ``resource_views()``, built afresh outside it."""
+    extraction = _EXTRACTION.get()
+    return extraction.view(resource) if extraction else _build_view(resource)
+
+
+def searchable(seen: ResourceView) -> tuple[str, ...]:
+    """The texts of a view a phrase search can match: screened inside ``resource_views()``, all of them outside."""
+    extraction = _EXTRACTION.get()
+    return extraction.searchable(seen) if extraction else seen.texts
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One resource that supports (or, when negated, explicitly denies) a concept."""
+
+    resource: Mapping[str, Any]
+    source: str  # "Condition/abc" or "ServiceRequest/x (reasonCode)"
+    confidence: Literal["coded", "text"]
+    code: str | None  # the matched code, when coded
+    result: TextResult  # "positive" or "negated"
+    text: str = ""  # the text that matched (only used to read levels), never copied into output
+
+
+def find(resources: Iterable[Mapping[str, Any]], concept: Concept) -> list[Evidence]:
+    """Coded matches first; a resource without a coded match is searched in its free text."""
+    found: list[Evidence] = []
+    search = concept.text.search
+    extraction = _EXTRACTION.get()
+    for resource in resources:
+        seen = extraction.view(resource) if extraction else _build_view(resource)
+        if seen.void:
+            continue
+        code = concept.match_keys(seen.keys)
+        if code:
+            found.append(Evidence(resource, seen.reference, "coded", code, "positive", " ".join(seen.texts)))
+            continue
+        for text in extraction.searchable(seen) if extraction else seen.texts:
+            result = search(text)
+            if result:
+                found.append(Evidence(resource, seen.reference, "text", None, result, text))
+                if result == "positive":
+                    break
+    return found
+
+
+def positives(evidence: Iterable[Evidence]) -> list[Evidence]:
+    return [e for e in evidence if e.result == "positive"]
+
+
+def best_confidence(evidence: Iterable[Evidence]) -> Literal["coded", "text"]:
+    return "coded" if any(e.confidence == "coded" for e in evidence) else "text"
+
+
+def sources(evidence: Iterable[Evidence]) -> tuple[str, ...]:
+    """Unique sources in first-seen order."""
+    return tuple(dict.fromkeys(e.source for e in evidence))
+
+
+@dataclass(frozen=True)
+class Found:
+    """A fact value with the evidence behind it, before it becomes a ``facts.Fact``."""
+
+    value: Any
+    evidence: tuple[Evidence, ...]
+    note: str
+    confidence: Literal["coded", "text"] | None = None  # None: taken from the evidence

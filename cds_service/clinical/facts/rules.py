@@ -1,0 +1,67 @@
+"""Load the fact rules (``clinical/shared/codes.json`` + the VCF topic's thresholds) once at start-up.
+
+Clinical content is data: every code list, phrase and threshold is read from JSON that names its source and
+status, so a reviewer can change a threshold without touching code. A malformed file stops start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...datafiles import check_provenance, read_json
+from ..codes import CodeList, Concept, TextPatterns, build_code_list, build_concept, build_text_patterns
+
+STATUSES = frozenset({"seen", "secondary", "unconfirmed", "design-choice"})
+SHARED_CODES = "clinical/shared/codes.json"
+VCF_RULES = "clinical/topics/vcf/rules.json"
+
+
+@dataclass(frozen=True)
+class Drug:
+    """One osteoporosis drug: RxNorm codes, generic/brand phrases, and days it still counts after ending."""
+
+    name: str
+    codes: CodeList
+    text: TextPatterns
+    coverage_days: int
+
+
+@dataclass(frozen=True)
+class FactRules:
+    concepts: Mapping[str, Concept]
+    drugs: tuple[Drug, ...]
+    thresholds: Mapping[str, Mapping[str, Any]]
+    text_screen: TextPatterns  # every concept's and drug's phrases in one pattern (fact_resources.resource_views)
+
+    def concept(self, name: str) -> Concept:
+        return self.concepts[name]
+
+    def value(self, name: str) -> Any:
+        """A single-valued threshold (``{"value": ...}``) from rules.json."""
+        return self.thresholds[name]["value"]
+
+
+def read_criteria_json(relative: str) -> Mapping[str, Any]:
+    """A clinical data file (path inside the package) whose every entry names a known source and status."""
+    data = read_json(relative)
+    check_provenance(data, set(data.get("sources", {})), relative, STATUSES)
+    return data
+
+
+def load_fact_rules() -> FactRules:
+    """Build the code lists and thresholds the fact extraction needs; called once at start-up."""
+    codes = read_criteria_json(SHARED_CODES)
+    rules = read_criteria_json(VCF_RULES)
+    thresholds = rules["thresholds"]
+    coverage = thresholds["drug_coverage_days"]
+    concepts = {name: build_concept(name, spec) for name, spec in codes["concepts"].items()}
+    drugs = tuple(
+        Drug(d["name"], build_code_list([{"system": "rxnorm", "codes": d["rxnorm"]}]),
+             build_text_patterns(d["text"]), int(coverage[d["coverage"]]))
+        for d in codes["osteoporosis_drugs"]["drugs"])
+    screen = build_text_patterns([
+        *(p for spec in codes["concepts"].values() for entry in spec.get("text", ()) for p in entry["patterns"]),
+        *(p for d in codes["osteoporosis_drugs"]["drugs"] for p in d["text"])])
+    return FactRules(concepts, drugs, thresholds, screen)

@@ -1,0 +1,189 @@
+"""Pain and treatment facts: symptoms, pain trend from 0-10 scores, osteoporosis therapy, failed conservative care.
+
+Pain trend needs numbers: at least two scores inside the window, compared earliest to latest. One score, or
+none, leaves the trend unknown unless the record states it in words (lower-confidence text fact).
+Long-acting osteoporosis drugs keep counting after the order ends (denosumab, zoledronic acid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from ...fhir.gather import PatientData
+from ..orders import DraftOrder
+from .findings import numeric_value
+from .resources import (
+    Evidence,
+    Found,
+    current_conditions,
+    days_before,
+    find,
+    is_current,
+    is_void,
+    onset_date,
+    parse_date,
+    positives,
+    reason_resources,
+    reference,
+    searchable,
+    view,
+)
+from .rules import Drug, FactRules
+
+_ACTIVE_MEDICATION = frozenset({"active", "on-hold", "intended"})
+_ENDED_MEDICATION = frozenset({"completed", "stopped"})
+
+
+def pain_scores(data: PatientData, rules: FactRules) -> list[tuple[date, float, Evidence]]:
+    """Dated 0-10 pain scores (LOINC 72514-3, 38208-5), oldest first."""
+    codes = rules.concept("pain_score").codes
+    scores: list[tuple[date, float, Evidence]] = []
+    for obs in data.of_type("Observation"):
+        code = codes.any_match_keys(view(obs).keys)
+        value = numeric_value(obs)
+        when = onset_date(obs)
+        if code and value is not None and when and not is_void(obs) and 0 <= value <= 10:
+            scores.append((when, value, Evidence(obs, reference(obs), "coded", code, "positive")))
+    return sorted(scores, key=lambda s: s[0])
+
+
+def pain_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> dict[str, Found]:
+    scores = pain_scores(data, rules)
+    found: dict[str, Found] = {}
+    window = rules.value("symptom_window_days")
+    if scores and (days_before(now, scores[-1][0]) or 0) <= window:  # an old score says nothing about today
+        when, value, evidence = scores[-1]
+        found["pain_latest"] = Found(value, (evidence,), f"latest 0-10 score, {when.isoformat()}")
+    trend = _trend(scores, now, rules)
+    if trend is None:
+        stated = positives(find(current_conditions(data), rules.concept("worsening_pain_text")))
+        trend = Found("worsening", tuple(stated), "worsening pain stated in text") if stated else None
+    if trend:
+        found["pain_trend"] = trend
+    symptomatic = _symptomatic(data, orders, scores, now, rules)
+    if symptomatic:
+        found["symptomatic"] = symptomatic
+    return found
+
+
+def _trend(scores: list[tuple[date, float, Evidence]], now: datetime, rules: FactRules) -> Found | None:
+    cfg = rules.thresholds["pain_trend"]
+    recent = [s for s in scores if (days_before(now, s[0]) or 0) <= cfg["window_days"]]
+    if len(recent) < cfg["min_scores"]:
+        return None
+    earlier, last = [s[1] for s in recent[:-1]], recent[-1][1]
+    low, high = min(earlier), max(earlier)
+
+    def clinically_important(change: float, base: float) -> bool:
+        return change >= cfg["change_points"] or (base > 0 and change / base >= cfg["change_fraction"])
+
+    # Against the best earlier score, so pain that eased and then came back worse (seed 004) is worsening;
+    # a rebound that stays below where the window started (8 -> 2 -> 4) is not.
+    if last > low and last >= recent[0][1] and clinically_important(last - low, low):
+        value, base = "worsening", low
+    elif high > last and clinically_important(high - last, high):
+        value, base = "improving", high
+    else:
+        value, base = "stable", recent[0][1]
+    note = f"{len(recent)} scores in {cfg['window_days']} days: {base:g} -> {last:g}"
+    return Found(value, tuple(s[2] for s in recent), note)
+
+
+def _symptomatic(data: PatientData, orders: Sequence[DraftOrder], scores: list[tuple[date, float, Evidence]],
+                 now: datetime, rules: FactRules) -> Found | None:
+    """Symptomatic: back pain coded/written, or a recent score > 0. Asymptomatic: said so, or latest score 0."""
+    window = rules.value("symptom_window_days")
+    recent = [s for s in scores if (days_before(now, s[0]) or 0) <= window]
+    if recent and recent[-1][1] > 0:
+        return Found(True, (recent[-1][2],), "recent pain score above 0")
+    pain = rules.concept("back_pain")
+    hits = positives(find(current_conditions(data), pain))
+    for stand_in, cited_as in reason_resources(orders):
+        for hit in positives(find([stand_in], pain)):
+            hits.append(Evidence(stand_in, cited_as, hit.confidence, hit.code, "positive"))
+    if recent:
+        return Found(False, (recent[-1][2],), "latest pain score is 0") if not hits else Found(
+            True, tuple(hits), "back pain recorded")
+    if hits:
+        return Found(True, tuple(hits), "back pain recorded")
+    denied = positives(find(current_conditions(data), rules.concept("asymptomatic_text")))
+    if denied:
+        return Found(False, tuple(denied), "asymptomatic / incidental fracture stated")
+    return None
+
+
+def osteoporosis_therapy(data: PatientData, now: datetime, rules: FactRules) -> Found:
+    """Active osteoporosis drug, a long-acting one still within its coverage, or Z79.83."""
+    hits: list[Evidence] = []
+    notes: list[str] = []
+    meds = {m.get("id"): m for m in data.of_type("Medication")}
+    for resource in (*data.of_type("MedicationRequest"), *data.of_type("MedicationStatement")):
+        if is_void(resource):
+            continue
+        match = _drug(resource, meds, rules.drugs)
+        if match is None:
+            continue
+        drug, confidence = match
+        status = str(resource.get("status", "")).lower()
+        last = _last_date(resource)
+        age = days_before(now, last)
+        if status in _ACTIVE_MEDICATION or (status in _ENDED_MEDICATION and age is not None
+                                            and age <= drug.coverage_days):
+            hits.append(Evidence(resource, reference(resource), confidence, None, "positive"))
+            notes.append(f"{drug.name} ({status or 'no status'})")
+    z_code = positives(find(current_conditions(data), rules.concept("bisphosphonate_use")))
+    hits.extend(z_code)
+    if z_code:
+        notes.append("long-term bisphosphonate use (Z79.83)")
+    if hits:
+        return Found(True, tuple(hits), "current osteoporosis therapy: " + ", ".join(notes))
+    return Found(False, (), "no current osteoporosis drug in the record", "coded")
+
+
+def _drug(resource: Mapping[str, Any], meds: Mapping[Any, Mapping[str, Any]],
+          drugs: Sequence[Drug]) -> tuple[Drug, str] | None:
+    """Match medicationCodeableConcept, else the referenced (or contained) Medication, by code then text."""
+    candidates = [resource]
+    ref = resource.get("medicationReference")
+    if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+        target = ref["reference"].split("/")[-1].lstrip("#")
+        contained = {c.get("id"): c for c in resource.get("contained") or () if isinstance(c, Mapping)}
+        medication = contained.get(target) or meds.get(target)
+        if medication:
+            candidates.append(medication)
+        if isinstance(ref.get("display"), str):
+            candidates.append({"resourceType": "Medication", "code": {"text": ref["display"]}})
+    for drug in drugs:
+        if any(drug.codes.any_match_keys(view(c).keys) for c in candidates):
+            return drug, "coded"
+    for drug in drugs:
+        if any(drug.text.search(t) == "positive" for c in candidates for t in searchable(view(c))):
+            return drug, "text"
+    return None
+
+
+def _last_date(resource: Mapping[str, Any]) -> date | None:
+    period = resource.get("effectivePeriod")
+    end = parse_date(period.get("end")) if isinstance(period, Mapping) else None
+    validity = (resource.get("dispenseRequest") or {}).get("validityPeriod")
+    end = end or (parse_date(validity.get("end")) if isinstance(validity, Mapping) else None)
+    return end or onset_date(resource)
+
+
+def failed_conservative_care(data: PatientData, rules: FactRules, pain_trend: str | None) -> Found | None:
+    """Conservative care on record and pain not improving; stated failure counts on its own (text)."""
+    resources = [*current_conditions(data), *data.of_type("Procedure"), *data.of_type("MedicationRequest"),
+                 *data.of_type("MedicationStatement")]
+    stated = positives(find(resources, rules.concept("failed_conservative_text")))
+    if stated:
+        return Found(True, tuple(stated), "failure of conservative care stated")
+    care = positives(find([r for r in resources if is_current(r)], rules.concept("conservative_care")))
+    if not care:
+        return Found(False, (), "no conservative care recorded", "coded")
+    if pain_trend in ("worsening", "stable"):
+        return Found(True, tuple(care), f"conservative care recorded and pain {pain_trend}")
+    if pain_trend == "improving":
+        return Found(False, tuple(care), "conservative care recorded and pain improving")
+    return None

@@ -1,0 +1,85 @@
+"""One convention for every data file the service ships: read JSON from the package, check it against its
+JSON Schema, compile each schema once (start-up) and reuse it for every request.
+
+Paths are relative to the package (``clinical/topics/vcf/rules.json``, ``cds_hooks/schemas/...``) and read
+with ``importlib.resources``, so the data travels inside the wheel like ``schema.sql`` beside ``db.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+PACKAGE = "cds_service"
+
+
+def package_path(relative: str) -> Traversable:
+    """A file or folder inside the installed package, e.g. ``clinical/topics``."""
+    node = resources.files(PACKAGE)
+    for part in relative.split("/"):
+        node = node.joinpath(part)
+    return node
+
+
+def read_json(relative: str) -> Any:
+    """A JSON data file inside the package; a syntax error names the file."""
+    text = package_path(relative).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{relative} is not valid JSON: {exc}") from exc
+
+
+@cache
+def schema_validator(relative: str) -> Draft202012Validator:
+    """The compiled JSON Schema at ``relative`` (checked to be a valid schema itself)."""
+    schema = read_json(relative)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validator(name: str) -> Draft202012Validator:
+    """A protocol schema under ``cds_hooks/schemas/`` by name, e.g. ``hook-request``."""
+    return schema_validator(f"cds_hooks/schemas/{name}.schema.json")
+
+
+def first_error(name: str, instance: Any, prefix: str = "") -> str | None:
+    """The most useful violation of protocol schema ``name`` as 'path: message', or None when valid."""
+    return first_violation(validator(name), instance, prefix)
+
+
+def first_violation(checker: Draft202012Validator, instance: Any, prefix: str = "") -> str | None:
+    errors = sorted(checker.iter_errors(instance), key=lambda e: (len(e.absolute_path), e.message))
+    return describe(errors[0], prefix) if errors else None
+
+
+def describe(error: ValidationError, prefix: str = "") -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    where = ".".join(p for p in (prefix, path) if p) or "(body)"
+    message = error.message
+    if len(message) > 300:  # a schema echoing a huge instance would bloat the answer
+        message = message[:300] + "..."
+    return f"{where}: {message}"
+
+
+def check_provenance(node: Any, source_keys: set[str], where: str, statuses: frozenset[str]) -> None:
+    """Every object that carries a ``source`` key must name a known source and a known status."""
+    if isinstance(node, Mapping):
+        if "source" in node and isinstance(node["source"], str):
+            if node["source"] not in source_keys:
+                raise ValueError(f"{where}: unknown source {node['source']!r}")
+            if node.get("status") not in statuses:
+                raise ValueError(f"{where}: entry with source {node['source']!r} has no valid status")
+        for key, child in node.items():
+            if key != "sources":
+                check_provenance(child, source_keys, where, statuses)
+    elif isinstance(node, list):
+        for child in node:
+            check_provenance(child, source_keys, where, statuses)

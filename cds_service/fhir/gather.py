@@ -1,0 +1,287 @@
+"""Step 4 of the request path: gather the patient data the clinical logic needs.
+
+Input: the ``HookRequest`` (its prefetch and fhirServer/fhirAuthorization), the service definition's
+prefetch templates, and a ``FhirFetcher`` (``fhir/client.py``, the only module that talks HTTP to FHIR).
+Output: ``PatientData``. CDS Hooks 2.0 prefetch semantics (#prefetch-template): a key sent with a
+resource or Bundle is used as is; a key sent as ``null`` means the EHR has no data, so it is not queried;
+a missing key is fetched, and so is a value that cannot be what the template asked for: a Bundle holding
+only OperationOutcomes (the EHR's own prefetch failed, as Epic reports it), a non-resource such as a
+string, or DSTU2 content (the sandbox's default server). Only cheap structural checks are made here
+(thousands of resources arrive per call); facts.py reads fields defensively.
+Raises ``DataUnavailable`` (412) when none of the required data can be obtained.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+from urllib.parse import quote
+
+from ..cds_hooks.errors import DataUnavailable
+from ..cds_hooks.hook_definitions import HookDefinition
+from ..cds_hooks.validate import HookRequest
+from ..settings import Settings
+from .client import FetchResult, FhirFetcher, only_failing_outcomes
+from .shape import malformed_field
+
+Origin = Literal["prefetch", "fetched", "none", "missing"]
+
+# Resource types that exist only in DSTU2/STU3: their presence means the content is not R4.
+_PRE_R4_TYPES = frozenset({"MedicationOrder", "DiagnosticOrder", "ProcedureRequest", "ReferralRequest",
+                           "DeviceUseRequest", "Order", "OrderResponse"})
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+_USER_TOKENS = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": "PractitionerRole",
+                "userPatientId": "Patient", "userRelatedPersonId": "RelatedPerson"}
+
+
+@dataclass(frozen=True)
+class MissingData:
+    key: str  # prefetch key, e.g. "observations"
+    reason: str  # why it could not be obtained; never patient data or tokens
+
+
+@dataclass(frozen=True)
+class PatientData:
+    resources: Mapping[str, tuple[Mapping[str, Any], ...]]  # by resourceType, de-duplicated by type/id
+    origin: Mapping[str, Origin]  # per prefetch key
+    missing: tuple[MissingData, ...]
+
+    def of_type(self, resource_type: str) -> tuple[Mapping[str, Any], ...]:
+        return self.resources.get(resource_type, ())
+
+
+def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: FhirFetcher,
+                     settings: Settings) -> PatientData:
+    """Prefetch first, then one parallel, budgeted round of FHIR reads for every key still needed."""
+    origin: dict[str, Origin] = {}
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    missing: list[MissingData] = []
+    to_fetch: dict[str, str] = {}  # key -> why the prefetch could not be used
+    for key, template in definition.prefetch.items():
+        if key not in request.prefetch:
+            to_fetch[key] = "not prefetched"
+            continue
+        value = request.prefetch[key]
+        if value is None:
+            origin[key] = "none"
+            continue
+        problem = _unusable(value, "prefetch")
+        kept, malformed = ([], "") if problem else _keep(value, _resource_type(template), request.patient_id)
+        if not problem and _is_read(template) and not kept:
+            problem = "prefetch does not hold the context patient's resource"
+        if problem:
+            to_fetch[key] = problem
+            continue
+        origin[key] = "prefetch"
+        found[key] = kept
+        if malformed:
+            missing.append(MissingData(key, malformed))
+
+    queries, unfillable = _queries(request, definition, to_fetch)
+    for key, why in unfillable.items():
+        origin[key] = "missing"
+        missing.append(MissingData(key, why))
+    if queries and not request.fhir_server:
+        for key in queries:
+            origin[key] = "missing"
+            missing.append(MissingData(key, _joined(to_fetch[key], "no fhirServer in the request")))
+    elif queries:
+        results = fetcher.fetch_all(request.fhir_server or "", request.access_token, queries, settings.fhir_budget)
+        for key in queries:
+            _take(key, results[key], definition, request, to_fetch[key], origin, found, missing)
+
+    _raise_if_required_unavailable(definition, origin, missing)
+    return PatientData(resources=_by_type(definition, found), origin=MappingProxyType(origin),
+                       missing=tuple(missing))
+
+
+def _take(key: str, result: FetchResult, definition: HookDefinition, request: HookRequest, prefetch_problem: str,
+          origin: dict[str, Origin], found: dict[str, list[Mapping[str, Any]]], missing: list[MissingData]) -> None:
+    """Record one fetch result: resources when usable, otherwise a reason the user can act on."""
+    template = definition.prefetch[key]
+    reason = result.reason if not result.ok else _unusable(result.resource, "the FHIR server's answer",
+                                                            warnings_mean_empty=True)
+    kept, malformed = ([], "") if reason else _keep(result.resource or {}, _resource_type(template),
+                                                     request.patient_id)
+    if not reason and _is_read(template) and not kept:
+        reason = "the FHIR server did not return the context patient's resource"
+    if reason:
+        origin[key] = "missing"
+        missing.append(MissingData(key, _joined(prefetch_problem, reason)))
+        return
+    origin[key] = "fetched"
+    found[key] = kept
+    if malformed:
+        missing.append(MissingData(key, malformed))
+    if not result.complete:
+        missing.append(MissingData(key, f"incomplete: {result.reason}"))
+
+
+def _joined(prefetch_problem: str, fetch_problem: str) -> str:
+    if prefetch_problem == "not prefetched":
+        return fetch_problem
+    return f"{prefetch_problem}; {fetch_problem}"
+
+
+def _unusable(value: Any, source: str, *, warnings_mean_empty: bool = False) -> str:
+    """Why a prefetch value (or a fetched answer) cannot stand for the template's answer; "" when it can.
+
+    A prefetch Bundle holding only OperationOutcomes means the EHR's prefetch failed: fetch instead (issue
+    rule). From the FHIR server itself, a search answered by warning-only outcomes (Epic's "no results") is
+    an empty result, and only error/fatal outcomes mean the data could not be read.
+    """
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return f"{source} is not a FHIR resource"
+    kind = value["resourceType"]
+    if kind == "OperationOutcome":
+        return f"{source} is an OperationOutcome (the data could not be read)"
+    if kind != "Bundle":
+        return f"{source} holds pre-R4 (DSTU2/STU3) content" if _pre_r4(value) else ""
+    entry = value.get("entry")
+    if entry is not None and not isinstance(entry, list):
+        return f"{source} is a Bundle whose entry is not a list"
+    resources = [e.get("resource") for e in entry or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    only_outcomes = bool(resources) and all(r.get("resourceType") == "OperationOutcome" for r in resources)
+    if only_outcomes and (not warnings_mean_empty or only_failing_outcomes(value)):
+        return f"{source} is a Bundle holding only an OperationOutcome (the data could not be read)"
+    if any(_pre_r4(r) for r in resources):
+        return f"{source} holds pre-R4 (DSTU2/STU3) content"
+    return ""
+
+
+def _pre_r4(resource: Mapping[str, Any]) -> bool:
+    """Cheap DSTU2/STU3 tells: a pre-R4 resource type, or a DSTU2 Condition (``patient``, string status)."""
+    kind = resource.get("resourceType")
+    if not isinstance(kind, str):
+        return False
+    if kind in _PRE_R4_TYPES:
+        return True
+    return kind == "Condition" and ("patient" in resource or isinstance(resource.get("clinicalStatus"), str))
+
+
+def _resource_type(template: str) -> str:
+    return re.split(r"[/?]", template, maxsplit=1)[0]
+
+
+def _is_read(template: str) -> bool:
+    """``Patient/{{context.patientId}}`` is a read: exactly one resource must answer it."""
+    return "?" not in template
+
+
+def _queries(request: HookRequest, definition: HookDefinition,
+             keys: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Fill each template's tokens (URL-encoded); keys whose tokens have no value go to the second dict."""
+    queries: dict[str, str] = {}
+    unfillable: dict[str, str] = {}
+    for key in keys:
+        template = definition.prefetch[key]
+        values = {name: _token_value(name, request) for name in _TOKEN.findall(template)}
+        empty = sorted(name for name, value in values.items() if value is None)
+        if empty:
+            unfillable[key] = f"the request has no value for {', '.join(empty)}"
+            continue
+        queries[key] = _TOKEN.sub(lambda m, filled=values: filled[m.group(1)] or "", template)
+    return queries, unfillable
+
+
+def _token_value(name: str, request: HookRequest) -> str | None:
+    """A prefetch token's URL-encoded value (CDS Hooks 2.0 #prefetch-tokens), or None when absent."""
+    user_type, _, user_id = request.user_id.partition("/")
+    if name == "context.userId":  # already Type/id: keep the one slash, encode the parts
+        return f"{quote(user_type, safe='')}/{quote(user_id, safe='')}" if user_id else None
+    raw = {"context.patientId": request.patient_id, "context.encounterId": request.encounter_id}.get(name)
+    if name in _USER_TOKENS:
+        raw = user_id if user_type == _USER_TOKENS[name] else None
+    if not raw or raw in {".", ".."}:
+        return None
+    return quote(raw, safe="")
+
+
+def _keep(value: Mapping[str, Any], resource_type: str,
+          patient_id: str) -> tuple[list[Mapping[str, Any]], str]:
+    """The resources of the asked-for type that belong to this patient, carry an id and are well formed,
+    plus a note on the malformed ones that were dropped ("" when none were).
+
+    A read (``Patient/{{context.patientId}}``) may come back without an id (the spec's own example);
+    its identity is implied by the request, so it is kept.
+    """
+    if value.get("resourceType") == "Bundle":
+        candidates = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
+        need_id = True
+    else:
+        candidates, need_id = [value], False
+    kept = []
+    bad_fields: list[str] = []
+    for resource in candidates:
+        if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+            continue
+        if need_id and not (isinstance(resource.get("id"), str) and resource["id"]):
+            continue
+        field = malformed_field(resource)
+        if field:
+            bad_fields.append(field)
+            continue
+        if _other_patient(resource, patient_id):
+            continue
+        kept.append(resource)
+    if not bad_fields:
+        return kept, ""
+    fields = ", ".join(sorted(set(bad_fields))[:5])
+    return kept, f"{len(bad_fields)} malformed {resource_type} resource(s) ignored (wrong JSON type in: {fields})"
+
+
+def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
+    """True when the resource is, or points at, a Patient other than the context patient."""
+    if resource.get("resourceType") == "Patient":
+        return "id" in resource and resource["id"] != patient_id
+    for field in ("subject", "patient"):
+        target = resource.get(field)
+        if isinstance(target, dict) and isinstance(target.get("reference"), str):
+            kind, ref_id = reference_type_and_id(target["reference"])
+            if kind == "Patient" and ref_id != patient_id:
+                return True
+    return False
+
+
+def reference_type_and_id(reference: str) -> tuple[str | None, str | None]:
+    """``Patient/abc``, ``https://ehr/api/FHIR/R4/Patient/abc`` and ``.../Patient/abc/_history/2`` -> (Patient, abc).
+
+    Epic sends absolute references where others send relative ones, so references are compared by type
+    and id, never as strings. ``urn:uuid:`` and contained (``#x``) references give (None, None).
+    """
+    parts = [p for p in reference.split("?", 1)[0].split("/") if p]
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) < 2 or not re.fullmatch(r"[A-Z][A-Za-z]+", parts[-2]):
+        return None, None
+    return parts[-2], parts[-1]
+
+
+def _by_type(definition: HookDefinition,
+             found: Mapping[str, list[Mapping[str, Any]]]) -> Mapping[str, tuple[Mapping[str, Any], ...]]:
+    """Resources grouped by type, the first copy of each type/id winning (keys in definition order)."""
+    seen: set[tuple[str, str]] = set()
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for key in definition.prefetch:
+        for resource in found.get(key, ()):
+            kind = resource["resourceType"]
+            identity = (kind, str(resource.get("id", "")))
+            if identity in seen:
+                continue
+            seen.add(identity)
+            grouped.setdefault(kind, []).append(resource)
+    return MappingProxyType({kind: tuple(items) for kind, items in grouped.items()})
+
+
+def _raise_if_required_unavailable(definition: HookDefinition, origin: Mapping[str, Origin],
+                                   missing: list[MissingData]) -> None:
+    """412 only when every required key is missing; with some data the cards say what is missing."""
+    required = definition.required_prefetch
+    if not required or any(origin.get(key) != "missing" for key in required):
+        return
+    reasons = {m.key: m.reason for m in missing}
+    detail = "; ".join(f"{key}: {reasons.get(key, 'unavailable')}" for key in required)
+    raise DataUnavailable(f"required patient data could not be obtained ({detail})", field="prefetch")
