@@ -19,10 +19,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .cds_hooks.errors import CdsError, RequestRejected, Unauthorized, operation_outcome
 from .cds_hooks.hook_definitions import discovery_document
-from .cds_hooks.openapi import bp as openapi_bp
+from .cds_hooks.openapi import document_bytes
 from .cds_hooks.validate import parse_json
 from .datafiles import first_error
 from .ops import metrics
+from .ops.logs import REQUEST_ID
 from .pipeline import run_hook
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,15 @@ def public_url(path: str) -> str:
 @bp.before_app_request
 def start_request() -> None:
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    g.request_id_token = REQUEST_ID.set(g.request_id)
     g.started = time.perf_counter()
+
+
+@bp.teardown_app_request
+def end_request(_error: BaseException | None) -> None:
+    token = g.pop("request_id_token", None)
+    if token is not None:
+        REQUEST_ID.reset(token)
 
 
 def authenticate() -> None:
@@ -98,6 +107,12 @@ def feedback(service_id: str) -> Response:
         raise RequestRejected(problem, field=problem.split(":", 1)[0])
     stored = services().save_feedback(service_id, body["feedback"])
     return jsonify({"stored": stored, "received": len(body["feedback"])})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI description of every route (cds_hooks/openapi.json, checked against these routes)."""
+    return Response(document_bytes(), mimetype="application/json")
 
 
 @bp.get("/healthz")
@@ -184,7 +199,6 @@ def handle_unexpected(error: Exception) -> Response:
 def register(app: Flask) -> None:
     app.url_map.merge_slashes = False  # see the note above discovery()
     app.register_blueprint(bp)
-    app.register_blueprint(openapi_bp)
     app.register_error_handler(CdsError, handle_cds_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -25,7 +25,7 @@ from ..clinical.facts import ClinicalFacts
 from ..clinical.orders import OrderCatalogue
 from ..clinical.packs import CriteriaPack
 from ..clinical.ratings import Rating
-from ..fhir.gather import PatientData
+from ..fhir.patient_data import PatientData
 from .actions import consult_id, system_actions
 from .beyond import beyond_cards
 from .content import CardInput

@@ -19,7 +19,7 @@ from ..clinical.orders import DraftOrder, OrderCatalogue
 from ..clinical.packs import CriteriaPack
 from ..clinical.ratings import Rating
 from ..datafiles import read_json
-from ..fhir.gather import PatientData
+from ..fhir.patient_data import PatientData
 
 CARDS: Mapping[str, Any] = read_json("clinical/topics/vcf/cards.json")
 BEYOND: Mapping[str, Any] = read_json("clinical/topics/vcf/beyond.json")

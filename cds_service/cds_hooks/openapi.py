@@ -1,4 +1,4 @@
-"""``GET /openapi.json``: the OpenAPI 3.0 description of every route, for integrators and API fuzzers.
+"""The OpenAPI 3.0 description of every route (web.py serves it at ``GET /openapi.json``), for integrators.
 
 The document is a file kept in the repository (``openapi.json``, checked against the Flask routes by
 tests/unit/test_openapi.py), not generated at run time, so a route change that is not documented fails a
@@ -9,18 +9,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from flask import Blueprint, Response
-
 from ..datafiles import package_path
-
-bp = Blueprint("openapi", __name__)
 
 
 @cache
 def document_bytes() -> bytes:
     return package_path("cds_hooks/openapi.json").read_bytes()
 
-
-@bp.get("/openapi.json")
-def openapi() -> Response:
-    return Response(document_bytes(), mimetype="application/json")

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from ..cds_hooks.errors import DataUnavailable
@@ -25,9 +24,8 @@ from ..cds_hooks.hook_definitions import HookDefinition
 from ..cds_hooks.validate import HookRequest
 from ..settings import Settings
 from .client import FetchResult, FhirFetcher, only_failing_outcomes
+from .patient_data import MissingData, Origin, PatientData
 from .shape import malformed_field
-
-Origin = Literal["prefetch", "fetched", "none", "missing"]
 
 # Resource types that exist only in DSTU2/STU3: their presence means the content is not R4.
 _PRE_R4_TYPES = frozenset({"MedicationOrder", "DiagnosticOrder", "ProcedureRequest", "ReferralRequest",
@@ -35,22 +33,6 @@ _PRE_R4_TYPES = frozenset({"MedicationOrder", "DiagnosticOrder", "ProcedureReque
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 _USER_TOKENS = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": "PractitionerRole",
                 "userPatientId": "Patient", "userRelatedPersonId": "RelatedPerson"}
-
-
-@dataclass(frozen=True)
-class MissingData:
-    key: str  # prefetch key, e.g. "observations"
-    reason: str  # why it could not be obtained; never patient data or tokens
-
-
-@dataclass(frozen=True)
-class PatientData:
-    resources: Mapping[str, tuple[Mapping[str, Any], ...]]  # by resourceType, de-duplicated by type/id
-    origin: Mapping[str, Origin]  # per prefetch key
-    missing: tuple[MissingData, ...]
-
-    def of_type(self, resource_type: str) -> tuple[Mapping[str, Any], ...]:
-        return self.resources.get(resource_type, ())
 
 
 def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: FhirFetcher,

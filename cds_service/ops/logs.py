@@ -15,10 +15,9 @@ import json
 import logging
 import re
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
-
-from flask import g, has_app_context
 
 # No nested or overlapping quantifiers: each pattern runs in linear time on any input.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
@@ -58,10 +57,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+"""The hook call's id, set by the HTTP edge (web.py) per request; FHIR pool threads run in a copy of the
+caller's context, so their lines carry it too. A context variable, so this module never reads Flask globals."""
+
+
 def _request_id() -> str | None:
-    if has_app_context():
-        return g.get("request_id")
-    return None
+    return REQUEST_ID.get()
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -19,7 +19,7 @@ from cds_service.clinical.orders import DraftOrder, load_order_catalogue
 from cds_service.clinical.packs import load_pack
 from cds_service.clinical.ratings import rate_order
 from cds_service.clinical.variants import VariantMatch
-from cds_service.fhir.gather import MissingData, PatientData
+from cds_service.fhir.patient_data import MissingData, PatientData
 
 HOOK = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
 PAMA = "http://fhir.org/argonaut/Extension/pama-rating"

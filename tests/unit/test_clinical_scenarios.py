@@ -15,7 +15,7 @@ import pytest
 from cds_service.clinical.facts import ClinicalFacts, extract_facts, load_fact_rules
 from cds_service.clinical.orders import DraftOrder
 from cds_service.clinical.variants import classify_variant, load_variant_rules
-from cds_service.fhir.gather import PatientData
+from cds_service.fhir.patient_data import PatientData
 
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from ...fhir.gather import PatientData
+from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
 from . import findings as fact_findings
 from . import therapy as fact_therapy

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ...fhir.gather import PatientData
+from ...fhir.patient_data import PatientData
 from .resources import (
     Evidence,
     Found,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ...fhir.gather import PatientData
+from ...fhir.patient_data import PatientData
 from ..codes import icd_fracture_level, text_levels
 from ..orders import DraftOrder
 from .resources import (

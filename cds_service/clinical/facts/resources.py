@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..codes import CodedKey, Concept, TextPatterns, TextResult, coded_key
 
 if TYPE_CHECKING:
-    from ...fhir.gather import PatientData
+    from ...fhir.patient_data import PatientData
     from ..orders import DraftOrder
 
 # Resource statuses that mean "this never happened / is not valid": never evidence.

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from ...fhir.gather import PatientData
+from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
 from .findings import numeric_value
 from .resources import (
