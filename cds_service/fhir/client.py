@@ -33,7 +33,7 @@ from ..settings import Settings, is_loopback
 log = logging.getLogger(__name__)
 
 Outcome = Literal["ok", "timeout", "http-error", "connection-error", "malformed", "not-fhir",
-                  "operation-outcome", "not-allowed"]
+                  "operation-outcome", "not-allowed", "internal-error"]
 
 PARALLEL = 64  # threads and pooled connections per app: one per prefetch query (10) of each request thread (4),
 # with room, so a slow FHIR server behind one call does not queue another call's queries
@@ -246,12 +246,16 @@ def _read_body(response: requests.Response, stop: float) -> bytes:
 
 
 def _result_of(key: str, future: concurrent.futures.Future[FetchResult]) -> FetchResult:
-    """A finished query's result; an answer that broke the reader counts as malformed, never as a failed call."""
+    """A finished query's result. Transport and parse faults of the server's answer are handled where they
+    happen (``_get``, ``_classify``); anything that still escapes is a bug in this module, so it is logged as
+    an error with its traceback (for us, never in the response) and the data counts as missing, not as the
+    server's fault."""
     try:
         return future.result()
-    except Exception:  # a safety net: whatever a FHIR server sends must not become a 500
-        log.warning("fhir answer unreadable", extra={"prefetch_key": key})
-        return FetchResult("malformed", "the FHIR server's answer could not be read")
+    except Exception:
+        log.exception("fhir client bug", extra={"prefetch_key": key})
+        _report(key, "internal-error", 0.0)
+        return FetchResult("internal-error", "the service could not process this query (an internal error, logged)")
 
 
 def _items(value: Any) -> list[Any]:

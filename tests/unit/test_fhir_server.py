@@ -217,19 +217,35 @@ def test_allowlist_without_port_pins_the_default_port_off_loopback(fhir_settings
 
 
 @responses.activate
-@pytest.mark.parametrize("body", [
-    {"resourceType": "Bundle", "type": "searchset", "entry": 5},
-    {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "OperationOutcome",
-                                                                             "issue": 7}}]},
-    {"resourceType": "Bundle", "type": "searchset", "entry": [], "link": {"relation": "next"}},
-    {"resourceType": "OperationOutcome", "issue": "broken"},
+@pytest.mark.parametrize(("body", "outcome"), [
+    ({"resourceType": "Bundle", "type": "searchset", "entry": 5}, "malformed"),
+    ({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "OperationOutcome",
+                                                                              "issue": 7}}]}, "ok"),
+    ({"resourceType": "Bundle", "type": "searchset", "entry": [], "link": {"relation": "next"}}, "ok"),
+    ({"resourceType": "OperationOutcome", "issue": "broken"}, "operation-outcome"),
 ])
-def test_odd_json_shapes_from_the_server_never_raise(fetcher: FhirFetcher, body: dict) -> None:
+def test_odd_json_shapes_from_the_server_never_raise(fetcher: FhirFetcher, body: dict, outcome: str) -> None:
     responses.add(responses.GET, re.compile(rf"{re.escape(BASE)}/Observation.*"), json=body)
     result = fetcher.fetch_all(BASE, None, {"o": "Observation?patient=x"}, 1.0)["o"]
-    assert result.outcome in {"ok", "malformed", "operation-outcome"}
-    if body.get("entry") == 5:
-        assert result.outcome == "malformed"
+    assert result.outcome == outcome
+
+
+@responses.activate
+def test_a_bug_in_our_own_paging_is_logged_with_its_traceback_and_the_data_counts_as_missing(
+        fetcher: FhirFetcher, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Only the server's transport and parse faults are the server's; our own bug must stay visible."""
+    responses.get(f"{BASE}/Observation", json=bundle(obs(1), next_url=f"{BASE}/Observation?page=2"))
+
+    def broken(_bundle: dict) -> str:
+        raise KeyError("bug in next-link handling")
+
+    monkeypatch.setattr("cds_service.fhir.client._next_link", broken)
+    with caplog.at_level(logging.ERROR, logger="cds_service.fhir.client"):
+        result = fetcher.fetch_all(BASE, None, {"o": f"Observation?patient={PATIENT}"}, 1.0)["o"]
+    assert (result.outcome, result.resource) == ("internal-error", None)
+    assert "internal error" in result.reason and "FHIR server" not in result.reason
+    [record] = [r for r in caplog.records if r.message == "fhir client bug"]
+    assert record.exc_info and record.exc_info[0] is KeyError
 
 
 @responses.activate
