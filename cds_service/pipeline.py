@@ -1,8 +1,8 @@
 """The request path of one hook call, step by step; no logic of its own.
 
 validate -> recognise orders (none relevant: done, nothing fetched) -> gather FHIR data -> extract facts
--> classify variant -> rate orders -> build cards -> check the response. Authentication happens before,
-in web.py, because it needs the HTTP headers and URL.
+-> route each order to a topic -> classify its variant -> rate it -> build cards -> check the response.
+Authentication happens before, in web.py, because it needs the HTTP headers and URL.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from .cds_hooks.validate import HookRequest, Limits, validate_request
 from .clinical.facts import ClinicalFacts, extract_facts
 from .clinical.orders import recognise_orders
 from .clinical.ratings import Rating, rate_order
+from .clinical.router import route_order
+from .clinical.topic import Topic
 from .clinical.variants import classify_variant
 from .fhir.gather import PatientData, gather_fhir_data
 
@@ -31,10 +33,9 @@ class Engine:
 
     settings: Any
     definitions: Any
-    pack: Any
+    topics: tuple[Topic, ...]  # active ACR topics, router order
     catalogue: Any
     fact_rules: Any
-    variant_rules: Any
     fetcher: Any
     limits: Limits
     card_options: CardOptions
@@ -59,14 +60,11 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
         return HookOutcome({"cards": []}, request)
     data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
     facts = extract_facts(data, recognised.orders, now, engine.fact_rules)
-    has_fracture = bool(facts.value("fracture"))
-    # Orders that are VCF orders only with a fracture (whole-body studies, referrals) are not rated without
-    # one, but the patient's escalations are still built: a red flag is never suppressed.
-    orders = [o for o in recognised.orders if has_fracture or not o.requires_fracture_context]
-    ratings = tuple(
-        rate_order(order, classify_variant(facts, order.kind, engine.pack.id, engine.variant_rules), engine.pack)
-        for order in orders
-    )
-    response = build_response(request, data, facts, ratings, engine.pack, engine.catalogue, engine.card_options)
+    # An order no topic takes is not rated, but the patient's escalations are still built: a red flag is
+    # never suppressed.
+    routes = [route_order(order, facts, engine.topics) for order in recognised.orders]
+    ratings = tuple(rate_order(r.order, classify_variant(facts, r.order.kind, r.topic), r.topic.pack)
+                    for r in routes if r.topic is not None)
+    response = build_response(request, data, facts, ratings, engine.topics, engine.catalogue, engine.card_options)
     check_response(response)
     return HookOutcome(response, request, ratings, data, facts)

@@ -19,9 +19,8 @@ from .cds_hooks.hook_definitions import load_hook_definitions
 from .cds_hooks.validate import Limits
 from .clinical.facts import load_fact_rules
 from .clinical.orders import load_order_catalogue
-from .clinical.packs import load_pack
 from .clinical.ratings import Rating
-from .clinical.variants import load_variant_rules
+from .clinical.topic import load_topics
 from .fhir.client import FhirFetcher
 from .ops import metrics as metrics_module
 from .ops.logs import configure_logging
@@ -53,7 +52,7 @@ class Services:
             self.metrics.observe_prefetch(service_id, dict(outcome.data.origin))
         if outcome.ratings:
             try:
-                self.store.record_audit(audit_rows(outcome, self.engine.pack.id))
+                self.store.record_audit(audit_rows(outcome))
             except SQLAlchemyError as exc:  # the clinician still gets the cards; the gap is logged and counted
                 log.error("audit write failed", extra={"service": service_id, "reason": type(exc).__name__})
                 self.metrics.audit_failures.inc()
@@ -69,7 +68,7 @@ class Services:
         self.store.close()
 
     def readiness(self) -> dict[str, bool]:
-        return {"criteria": bool(self.engine.pack.variants), "database": self.store.ping()}
+        return {"criteria": all(t.pack.variants for t in self.engine.topics), "database": self.store.ping()}
 
 
 def _card_kind(card: Mapping[str, Any]) -> Any:
@@ -88,7 +87,7 @@ def _shown_with(rating: Rating, cards: Sequence[Mapping[str, Any]]) -> list[Mapp
     return shown
 
 
-def audit_rows(outcome: HookOutcome, pack_id: str) -> list[dict[str, Any]]:
+def audit_rows(outcome: HookOutcome) -> list[dict[str, Any]]:
     """One row per (rating, card shown for it); a rating without a card still gets one row. Codes only."""
     request = outcome.request
     cards = [c for c in outcome.response.get("cards", []) if isinstance(c, Mapping)]
@@ -100,7 +99,7 @@ def audit_rows(outcome: HookOutcome, pack_id: str) -> list[dict[str, Any]]:
             "hook": request.hook, "hook_instance": request.hook_instance, "order_system": code.get("system"),
             "order_code": code.get("code"), "procedure": rating.order.procedure,
             "variant": rating.variant.variant, "rating_status": rating.status,
-            "rating_category": rating.category, "rating_score": rating.score, "criteria_pack": pack_id,
+            "rating_category": rating.category, "rating_score": rating.score, "criteria_pack": rating.variant.pack,
         }
         rows += [{**base, "card_uuid": c.get("uuid"), "card_kind": _card_kind(c)}
                  for c in _shown_with(rating, cards)] or [base]
@@ -113,10 +112,9 @@ def build_services(settings: Settings) -> Services:
     engine = Engine(
         settings=settings,
         definitions=definitions,
-        pack=load_pack(settings.criteria),
+        topics=load_topics(settings.criteria, settings.extra_topics_dir),
         catalogue=load_order_catalogue(),
         fact_rules=load_fact_rules(),
-        variant_rules=load_variant_rules(),
         fetcher=FhirFetcher(settings),
         limits=Limits(settings.max_json_depth, settings.max_draft_orders, settings.max_prefetch_resources),
         card_options=CardOptions(mirror_system_actions=settings.mirror_system_actions),

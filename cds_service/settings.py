@@ -11,7 +11,7 @@ import ipaddress
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields, make_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_DATA_DIR", "data_dir", str, "instance", "Directory for local state (SQLite database, metrics scratch)."),
     Setting("CDS_DATABASE_URL", "database_url", str, "", "SQLAlchemy URL of the feedback/audit store; empty = SQLite file `$CDS_DATA_DIR/cds.db`. PostgreSQL: `postgresql+psycopg://user:pw@host/db`."),
     Setting("CDS_HOOKS_DIR", "hooks_dir", str, str(PROJECT_ROOT / "hooks"), "Directory of service definitions (one JSON file per CDS service)."),
-    Setting("CDS_CRITERIA", "criteria", str, "acr-vcf-2022", "Active criteria pack: `acr-vcf-2022` or `acr-vcf-2018`."),
+    Setting("CDS_CRITERIA", "criteria", str, "", "Active criteria packs, comma-separated, at most one per ACR topic (e.g. `acr-vcf-2018`); only the topics named are active. Empty = every built topic at its newest pack."),
+    Setting("CDS_EXTRA_TOPICS_DIR", "extra_topics_dir", str, "", "Optional folder of additional topic folders (site-specific or test topics), loaded like the built ones."),
     Setting("CDS_FHIR_ALLOWLIST", "fhir_allowlist", str, "http://127.0.0.1,http://localhost,http://[::1]", "Comma-separated base-URL prefixes of FHIR servers the service may call (SSRF guard). Default: loopback only."),
     Setting("CDS_FHIR_TIMEOUT", "fhir_timeout", float, 0.4, "Seconds allowed for one FHIR HTTP request (connect + read)."),
     Setting("CDS_FHIR_BUDGET", "fhir_budget", float, 0.8, "Seconds allowed for all FHIR fetching of one hook call, pages included."),
@@ -55,32 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Settings:
-    settings_file: str
-    data_dir: str
-    database_url: str
-    hooks_dir: str
-    criteria: str
-    fhir_allowlist: str
-    fhir_timeout: float
-    fhir_budget: float
-    fhir_max_pages: int
-    max_body_bytes: int
-    max_json_depth: int
-    max_draft_orders: int
-    max_prefetch_resources: int
-    public_base_url: str
-    trusted_issuers_file: str
-    jwt_algorithms: str
-    jwks_max_age: int
-    jwks_min_refetch: int
-    jwt_clock_skew: int
-    jwt_max_lifetime: int
-    cors_origins: str
-    mirror_system_actions: bool
-    log_level: str
-    workers: int
+class _SettingsBase:
+    """What every Settings has beyond its fields (which come from ``SETTINGS``: one table, no second list)."""
 
     @property
     def fhir_allowed_prefixes(self) -> tuple[str, ...]:
@@ -97,9 +74,16 @@ class Settings:
     def authentication_configured(self) -> bool:
         return bool(self.trusted_issuers_file)
 
-    def but(self, **changes: Any) -> Settings:
+    def but(self, **changes: Any) -> Any:
         """A copy with some values changed (tests and the CLI use this)."""
-        return replace(self, **changes)
+        return replace(self, **changes)  # type: ignore[type-var]
+
+
+# The fields of Settings are the rows of SETTINGS: a setting is added in one place.
+Settings = make_dataclass("Settings", [(row.field, row.kind) for row in SETTINGS], bases=(_SettingsBase,),
+                          frozen=True)
+Settings.__module__ = __name__
+Settings.__doc__ = "The service's settings, one attribute per row of ``SETTINGS`` (frozen)."
 
 
 class SettingsError(ValueError):

@@ -1,7 +1,7 @@
 """Step 8 of the request path: turn ratings, facts and escalations into CDS Hooks cards and systemActions.
 
 Input: the request, recognised orders, patient data (for what was missing), clinical facts, ratings, the
-criteria pack and the order catalogue. Output: ``{"cards": [...], "systemActions": [...]}`` that passes
+active topics and the order catalogue. Output: ``{"cards": [...], "systemActions": [...]}`` that passes
 ``response.check_response``. One card per finding, ordered critical -> warning -> info:
 
 - ``escalation``: neurologic red flag (critical), malignancy, new fracture before treatment, augmentation safety;
@@ -23,8 +23,8 @@ from typing import Any
 from ..cds_hooks.validate import HookRequest
 from ..clinical.facts import ClinicalFacts
 from ..clinical.orders import OrderCatalogue
-from ..clinical.packs import CriteriaPack
 from ..clinical.ratings import Rating
+from ..clinical.topic import Topic
 from ..fhir.patient_data import PatientData
 from .actions import consult_id, system_actions
 from .beyond import beyond_cards
@@ -44,13 +44,13 @@ class CardOptions:
 
 
 def build_response(request: HookRequest, data: PatientData, facts: ClinicalFacts, ratings: Sequence[Rating],
-                   pack: CriteriaPack, catalogue: OrderCatalogue, options: CardOptions) -> dict[str, Any]:
+                   topics: Sequence[Topic], catalogue: OrderCatalogue, options: CardOptions) -> dict[str, Any]:
     """The hook response for these ratings and facts, checked by ``response.check_response`` in the pipeline.
 
     The cards speak only of the orders the pipeline rated (``ratings``): orders it dropped (whole-body studies
     without a fracture) get no card.
     """
-    inp = CardInput(request, data, facts, tuple(ratings), pack, catalogue)
+    inp = CardInput(request, data, facts, tuple(ratings), tuple(topics), catalogue)
     cards = [*escalation_cards(inp), *rating_cards(inp), *gap_cards(inp), *beyond_cards(inp)]
     response: dict[str, Any] = {"cards": sorted(cards, key=lambda c: _RANK[c["indicator"]])}
     actions = system_actions(inp)

@@ -17,7 +17,8 @@ from ..cds_hooks.response import stable_uuid
 from ..cds_hooks.validate import HookRequest
 from ..clinical.orders import DraftOrder
 from ..clinical.ratings import Rating
-from .content import CARDS, CATEGORIES, URLS, CardInput
+from ..clinical.topic import Topic
+from .content import CATEGORIES, URLS, CardInput
 
 
 def consult_id(request: HookRequest, order: DraftOrder) -> str:
@@ -34,12 +35,13 @@ def pama_code(rating: Rating) -> str | None:
     return None
 
 
-def rating_extensions(inp: CardInput, order: DraftOrder, pama: str, category: str | None) -> list[dict[str, Any]]:
+def rating_extensions(inp: CardInput, rating: Rating, pama: str, category: str | None) -> list[dict[str, Any]]:
+    order = rating.order
     extensions: list[dict[str, Any]] = [
         {"url": URLS["pama_rating_extension"],
          "valueCodeableConcept": {"coding": [{"system": URLS["pama_rating_system"], "code": pama}]}},
         {"url": URLS["pama_consult_id_extension"], "valueUri": consult_id(inp.request, order)},
-        {"url": URLS["pama_auc_applied_extension"], "valueUri": inp.pack.url},
+        {"url": URLS["pama_auc_applied_extension"], "valueUri": inp.topic_of(rating).pack.url},
     ]
     if category:
         extensions.append({"url": URLS["acr_rating_extension"], "valueCodeableConcept": {"coding": [
@@ -54,7 +56,7 @@ def system_actions(inp: CardInput) -> list[dict[str, Any]]:
         pama = pama_code(rating)
         if pama is None or rating.order.recognised_by != "code":
             continue
-        resource = with_extensions(rating.order.resource, rating_extensions(inp, rating.order, pama, rating.category))
+        resource = with_extensions(rating.order.resource, rating_extensions(inp, rating, pama, rating.category))
         what = CATEGORIES[rating.category]["display"] if rating.category else "no criteria apply"
         actions.append({"type": "update", "resource": resource,
                         "description": f"Record the ACR appropriateness rating ({what}) on {rating.order.display}"})
@@ -65,24 +67,24 @@ def swap_action(inp: CardInput, rating: Rating, alternative: Mapping[str, Any],
                 coding: Mapping[str, str]) -> dict[str, Any]:
     """Rewrite the draft order to the alternative: same id, subject and reasons, new code, its rating."""
     order = rating.order
-    resource = with_extensions(order.resource, rating_extensions(inp, order, "appropriate", alternative["category"]))
+    resource = with_extensions(order.resource, rating_extensions(inp, rating, "appropriate", alternative["category"]))
     resource["code"] = {"coding": [dict(coding)], "text": coding["display"]}
     resource.setdefault("subject", {"reference": f"Patient/{inp.request.patient_id}"})
     if not resource.get("reasonCode"):  # the sandbox reads reasonCode[].coding[0] and breaks without it
-        reason = CARDS["fracture_reason"]["coding"]
+        reason = inp.topic_of(rating).text["fracture_reason"]["coding"]
         resource["reasonCode"] = [{"coding": [dict(reason)], "text": reason["display"]}]
     return {"type": "update", "resource": resource,
             "description": f"Change {order.display} to {coding['display']} ({alternative['name']}, "
                            f"{CATEGORIES[alternative['category']]['display']})"}
 
 
-def referral_action(inp: CardInput) -> dict[str, Any]:
-    """A stat draft referral to neurosurgery for the neurologic red flag."""
-    coding = CARDS["neuro_referral"]["coding"]
+def referral_action(inp: CardInput, topic: Topic, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A stat draft referral to neurosurgery for the neurologic red flag (coding from the topic's cards.json)."""
+    coding = topic.text["neuro_referral"]["coding"]
     resource = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order", "priority": "stat",
                 "code": {"coding": [dict(coding)], "text": coding["display"]},
                 "subject": {"reference": f"Patient/{inp.request.patient_id}"}}
-    return {"type": "create", "resource": resource, "description": CARDS["cards"]["neuro-red-flag"]["action"]}
+    return {"type": "create", "resource": resource, "description": entry["action"]}
 
 
 def with_extensions(resource: Mapping[str, Any], extensions: list[dict[str, Any]]) -> dict[str, Any]:

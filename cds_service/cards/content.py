@@ -1,30 +1,35 @@
 """Shared pieces of every card: the card data of the topic, the inputs, and the card skeleton.
 
-The wording, codes and URLs live in ``clinical/topics/vcf/cards.json`` and ``beyond.json`` (each clinical entry
-with source + status), loaded once at import like the criteria packs. Every card gets a ``uuid`` from
-``response.stable_uuid(hookInstance, kind, order references...)``, so feedback ties back to the finding, and a
-static ``source.topic.code`` so that Epic can remember user overrides per kind of card.
+The shared wording, codes and URLs live in ``cards/text.json``; each topic's own wording (escalations, reasons
+a case is outside its criteria, evidence) in its folder's ``cards.json`` and ``beyond.json`` (each clinical
+entry with source + status). Reasons arrive as data (``VariantMatch``) and are put into words here.
+Every card gets a ``uuid`` from ``response.stable_uuid(hookInstance, kind, order references...)``, so feedback
+ties back to the finding, and a static ``source.topic.code`` so that Epic can remember user overrides per kind
+of card.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..cds_hooks.response import stable_uuid
 from ..cds_hooks.validate import HookRequest
+from ..clinical.conditions import Subject, holds
 from ..clinical.facts import ClinicalFacts
 from ..clinical.orders import DraftOrder, OrderCatalogue
-from ..clinical.packs import CriteriaPack
 from ..clinical.ratings import Rating
+from ..clinical.topic import Topic
+from ..clinical.variants import VariantMatch
 from ..datafiles import read_json
 from ..fhir.patient_data import PatientData
 
-CARDS: Mapping[str, Any] = read_json("clinical/topics/vcf/cards.json")
-BEYOND: Mapping[str, Any] = read_json("clinical/topics/vcf/beyond.json")
+CARDS: Mapping[str, Any] = read_json("cards/text.json")  # wording shared by every topic
 URLS: Mapping[str, str] = CARDS["urls"]
 CATEGORIES: Mapping[str, Mapping[str, str]] = CARDS["categories"]
+Entry = Mapping[str, Any]  # one card kind's wording in a topic's cards.json
+Builder = Callable[["CardInput", Topic, Entry], dict[str, Any] | None]
 ORDERS_EXTENSION = "org.example.spine-order-cds.orders"  # card.extension key: references of the orders concerned
 
 
@@ -36,8 +41,12 @@ class CardInput:
     data: PatientData
     facts: ClinicalFacts
     ratings: tuple[Rating, ...]
-    pack: CriteriaPack
+    topics: tuple[Topic, ...]  # the active topics, router order
     catalogue: OrderCatalogue  # preferred_code(procedure, region) for suggestions
+
+    def topic_of(self, rating: Rating) -> Topic:
+        """The topic whose pack rated this order."""
+        return next(t for t in self.topics if t.pack.id == rating.variant.pack)
 
 
 def card(inp: CardInput, kind: str, orders: Sequence[DraftOrder], *, indicator: str, summary: str,
@@ -128,3 +137,43 @@ def citation_line(entry: Mapping[str, Any]) -> str:
     source = entry["source"]
     url = f" <{source['url']}>" if source.get("url") else ""
     return f"Source: {source['citation']}{url} (status: {entry['status']})."
+
+
+def declared_cards(inp: CardInput, section: str,
+                   builders: Mapping[str, Builder]) -> list[dict[str, Any]]:
+    """The cards of ``section`` of every active topic's cards.json whose ``when`` holds, each kind once."""
+    cards, drawn = [], set()
+    for active in inp.topics:
+        for kind, entry in active.text.get(section, {}).items():
+            if kind in drawn or not holds(entry["when"], Subject(inp.facts, active.sets)):
+                continue
+            built = builders[kind](inp, active, entry)
+            if built:
+                cards.append(built)
+                drawn.add(kind)
+    return cards
+
+
+def explain(match: VariantMatch, topic: Topic) -> str:
+    """Why this variant, or why none, in words: the reasons of the match rendered from the card texts."""
+    words = CARDS["explanations"]
+    facts = ", ".join(f"{fact_label(r.fact)}: {format_value(r.value)}" for r in match.reasons)
+    if match.outcome == "matched":
+        return words["matched"].format(number=_number(match.variant), facts=facts)
+    if match.outcome == "insufficient-data" and match.blocked:
+        return words["blocked"].format(variants=", ".join(_number(v) for v in match.blocked),
+                                       facts=", ".join(fact_label(n) for n in match.missing))
+    if match.reason in topic.text["reasons"]:
+        return topic.text["reasons"][match.reason].format(kind=match.kind)
+    return words[match.reason or "no-variant-fits"].format(kind=match.kind, facts=facts)
+
+
+def also_fits_line(match: VariantMatch) -> str | None:
+    if match.also_fits is None:
+        return None
+    other, why = match.also_fits
+    return CARDS["explanations"]["also-fits"].format(other=_number(other), winner=_number(match.variant), why=why)
+
+
+def _number(variant_id: str | None) -> str:
+    return (variant_id or "?").removeprefix("v")

@@ -1,22 +1,26 @@
 """The osteoporosis-treatment gap: a fragility fracture with no osteoporosis drug on record.
 
 Whatever is done for the fracture, untreated osteoporosis invites the next one (seed workflow; care pathway
-follow-up). When ``osteoporosis_therapy`` is unknown because the medication data could not be obtained, the
-card says exactly that instead of claiming a gap.
+follow-up). Drawn when the topic's ``osteoporosis-gap`` condition holds (an osteoporotic fracture and therapy
+not known to be current). When ``osteoporosis_therapy`` is unknown because the medication data could not be
+obtained, the card says exactly that instead of claiming a gap.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from .content import CARDS, CardInput, card, citation_line, data_source, fact_line, topic
+from ..clinical.topic import Topic
+from .content import CardInput, card, citation_line, data_source, declared_cards, fact_line, topic
 
 
 def gap_cards(inp: CardInput) -> list[dict[str, Any]]:
-    entry = CARDS["cards"]["osteoporosis-gap"]
+    return declared_cards(inp, "treatment_gaps", {"osteoporosis-gap": gap_card})
+
+
+def gap_card(inp: CardInput, _active: Topic, entry: Mapping[str, Any]) -> dict[str, Any] | None:
     therapy = inp.facts.value("osteoporosis_therapy")
-    if inp.facts.value("etiology") != "osteoporotic" or therapy is True:
-        return []
     unavailable = [m for m in inp.data.missing if m.key in entry["medication_keys"]]
     if therapy is None and unavailable:
         summary = entry["unknown_summary"]
@@ -26,6 +30,6 @@ def gap_cards(inp: CardInput) -> list[dict[str, Any]]:
         lines = [entry["text"]]
     lines += ["\n".join(fact_line(inp.facts, name) for name in ("etiology", "osteoporosis", "osteoporosis_therapy")),
               citation_line(entry)]
-    return [card(inp, "osteoporosis-gap", [], indicator=entry["indicator"], summary=summary,
-                 detail="\n\n".join(lines), topic=topic(entry["topic"], entry["display"]),
-                 source=data_source(entry["label"], entry), override=entry["override_reasons"])]
+    return card(inp, "osteoporosis-gap", [], indicator=entry["indicator"], summary=summary,
+                detail="\n\n".join(lines), topic=topic(entry["topic"], entry["display"]),
+                source=data_source(entry["label"], entry), override=entry["override_reasons"])

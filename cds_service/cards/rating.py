@@ -12,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..clinical.packs import CriteriaPack
 from ..clinical.ratings import Rating
 from .actions import consult_id, swap_action
 from .content import (
     CARDS,
     CATEGORIES,
     CardInput,
+    also_fits_line,
     card,
     card_uuid,
     citation_line,
+    explain,
     fact_label,
     fact_line,
     missing_data_lines,
@@ -40,7 +43,8 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
     order, category = rating.order, CATEGORIES[rating.category]
     score = f" (ACR {rating.score}/9)" if rating.score is not None else ""
     text = CARDS["cards"]["rating"]
-    variant = inp.pack.variants[rating.variant.variant]
+    pack = inp.topic_of(rating).pack
+    variant = pack.variants[rating.variant.variant]
     lines = [f"**{order.display}: {category['display']}{score}**",
              f"ACR variant {variant.number}: {variant.title}"]
     lines += _row_details(rating)
@@ -54,8 +58,8 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
     lines += missing_data_lines(inp.data) + _sources(inp, rating)
     built = card(inp, "rating", [order], indicator=category["indicator"],
                  summary=_named(order.display, f": {category['display']}{score}"), detail="\n\n".join(lines),
-                 topic=topic(f"{inp.pack.topic}-{text['topic_suffix']}", text["display"]),
-                 source=_pack_source(inp), links=_links(inp),
+                 topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
+                 source=_pack_source(pack), links=_links(pack),
                  override=text["override_reasons"] if category["indicator"] == "warning" else ())
     suggestion = _swap(inp, rating) if rating.category != "usually-appropriate" else None
     if suggestion:
@@ -66,7 +70,8 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
 
 def _no_criteria(inp: CardInput, rating: Rating) -> dict[str, Any]:
     text = CARDS["cards"]["no-criteria-apply"]
-    variant = inp.pack.variants[rating.variant.variant]
+    pack = inp.topic_of(rating).pack
+    variant = pack.variants[rating.variant.variant]
     lines = [text["text"].format(number=variant.number, title=variant.title)]
     rated = [f"- {row.name}: {CATEGORIES[row.category]['display']}" for row in variant.rows.values()
              if row.category == "usually-appropriate"]
@@ -75,29 +80,31 @@ def _no_criteria(inp: CardInput, rating: Rating) -> dict[str, Any]:
     lines += _why(inp, rating) + missing_data_lines(inp.data) + _sources(inp, rating)
     return card(inp, "no-criteria-apply", [rating.order], indicator="info",
                 summary=text["summary"].format(order=rating.order.display, number=variant.number),
-                detail="\n\n".join(lines), topic=topic(f"{inp.pack.topic}-{text['topic_suffix']}", text["display"]),
-                source=_pack_source(inp), links=_links(inp))
+                detail="\n\n".join(lines), topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
+                source=_pack_source(pack), links=_links(pack))
 
 
 def _no_variant(inp: CardInput) -> list[dict[str, Any]]:
     """One card per distinct explanation: several orders without a variant share a finding."""
     text = CARDS["cards"]["no-variant"]
-    groups: dict[tuple[str, tuple[str, ...]], list[Rating]] = {}
+    groups: dict[tuple[str, str, tuple[str, ...]], list[Rating]] = {}
     for rating in inp.ratings:
         if rating.status == "no-variant":
-            groups.setdefault((rating.variant.explanation, rating.variant.missing), []).append(rating)
+            key = (rating.variant.pack, explain(rating.variant, inp.topic_of(rating)), rating.variant.missing)
+            groups.setdefault(key, []).append(rating)
     cards = []
-    for (explanation, missing), ratings in groups.items():
+    for (_, explanation, missing), ratings in groups.items():
         orders = [r.order for r in ratings]
+        pack = inp.topic_of(ratings[0]).pack
         lines = [text["text"], f"Why: {explanation}"]
         if missing:
             lines.append("Facts that were needed but not found in the record:\n"
                          + "\n".join(f"- {fact_label(name)}" for name in missing))
-        lines += [*missing_data_lines(inp.data), f"Criteria: {inp.pack.citation}"]
+        lines += [*missing_data_lines(inp.data), f"Criteria: {pack.citation}"]
         cards.append(card(inp, "no-variant", orders, indicator="info",
                           summary=text["summary"].format(orders=order_names(orders)), detail="\n\n".join(lines),
-                          topic=topic(f"{inp.pack.topic}-{text['topic_suffix']}", text["display"]),
-                          source=_pack_source(inp), links=_links(inp)))
+                          topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
+                          source=_pack_source(pack), links=_links(pack)))
     return cards
 
 
@@ -127,7 +134,7 @@ def _row_details(rating: Rating) -> list[str]:
 def _context_line(inp: CardInput, rating: Rating) -> list[str]:
     """Medical management is rated in treatment variants; it is shown as context and is never an order."""
     text = CARDS["cards"]["rating"]
-    row = inp.pack.variants[rating.variant.variant].rows.get(text["context_procedure"])
+    row = inp.topic_of(rating).pack.variants[rating.variant.variant].rows.get(text["context_procedure"])
     if row is None or rating.order.procedure == row.procedure:
         return []
     score = f"{row.score}/9" if row.score is not None else "no score"
@@ -136,7 +143,7 @@ def _context_line(inp: CardInput, rating: Rating) -> list[str]:
 
 def _evidence(inp: CardInput, rating: Rating) -> list[str]:
     """Seed evidence for augmentation, chosen by whether the fracture causes symptoms."""
-    entries = CARDS["evidence"].get(rating.order.procedure)
+    entries = inp.topic_of(rating).text.get("evidence", {}).get(rating.order.procedure)
     if not entries:
         return []
     symptomatic = inp.facts.value("symptomatic")
@@ -148,12 +155,12 @@ def _evidence(inp: CardInput, rating: Rating) -> list[str]:
 
 def _why(inp: CardInput, rating: Rating) -> list[str]:
     match, lines = rating.variant, []
-    lines.append(f"Why this variant: {match.explanation}")
+    lines.append(f"Why this variant: {explain(match, inp.topic_of(rating))}")
     if match.decided_by:
         lines.append("Decided by:\n" + "\n".join(fact_line(inp.facts, name) for name in match.decided_by))
     if match.missing:
         lines.append("Not found in the record: " + ", ".join(fact_label(name) for name in match.missing) + ".")
-    conflicts = [match.conflict] if match.conflict else []
+    conflicts = [also_fits_line(match)] if match.also_fits else []
     conflicts += [f"coded data disagree on {fact_label(name)}" for name in inp.facts.conflicts]
     if conflicts:
         lines.append("Conflicts: " + "; ".join(conflicts) + ".")
@@ -161,16 +168,17 @@ def _why(inp: CardInput, rating: Rating) -> list[str]:
 
 
 def _sources(inp: CardInput, rating: Rating) -> list[str]:
-    lines = [f"Criteria: {inp.pack.citation} <{inp.pack.url}>"]
+    pack = inp.topic_of(rating).pack
+    lines = [f"Criteria: {pack.citation} <{pack.url}>"]
     row: Mapping[str, Any] | None = rating.source
     if row and row.get("citation"):
         lines.append(f"Rating source: {row['citation']}" + (f" <{row['url']}>" if row.get("url") else ""))
     return lines
 
 
-def _pack_source(inp: CardInput) -> dict[str, str]:
-    return {"label": inp.pack.title, "url": inp.pack.url}
+def _pack_source(pack: CriteriaPack) -> dict[str, str]:
+    return {"label": pack.title, "url": pack.url}
 
 
-def _links(inp: CardInput) -> list[dict[str, str]]:
-    return [{"label": "ACR Appropriateness Criteria: narrative and ratings", "url": inp.pack.url, "type": "absolute"}]
+def _links(pack: CriteriaPack) -> list[dict[str, str]]:
+    return [{"label": "ACR Appropriateness Criteria: narrative and ratings", "url": pack.url, "type": "absolute"}]

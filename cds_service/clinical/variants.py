@@ -1,24 +1,36 @@
-"""Step 6 of the request path: map the clinical facts to one ACR variant of the active criteria pack.
+"""Step 7 of the request path: map the clinical facts to one ACR variant of the order's topic.
 
-Input: ``ClinicalFacts``, the order kind (the 2022 criteria split imaging from treatment variants) and the
-criteria pack. Output: ``VariantMatch``. The decision order and every threshold are data with a source.
-"No variant" is a valid, explained answer.
+Input: ``ClinicalFacts``, the draft order (its kind: the 2022 VCF criteria split imaging from treatment
+variants) and the ``Topic`` the router chose. Output: ``VariantMatch``, with its reasons as data (which
+fact had which value, from which resources; which variants were blocked by unknown facts), never prose:
+the cards put them into words. The decision is the topic's data (rules.json):
 
-Decision (per pack and kind, rules.json): out-of-scope gates first (no current fracture, high-energy
-trauma); then the variants in the documented order, malignancy and red-flag variants first. A variant
-whose facts are unknown blocks the ones after it: the answer is then "no variant, insufficient data"
-with the missing facts, never a guess at a later variant.
+1. gates, in order: a situation the criteria do not cover (out of scope) or cannot be told (insufficient data);
+2. the variants of the order's kind in the documented order. A variant whose facts are unknown blocks the
+   ones after it: the answer is then "insufficient data" with the missing facts, never a guess at a later
+   variant. The first variant that fits wins; a later one that also fits is reported with the precedence.
+3. no variant fits: the first ``none`` reason that holds, else the facts listed under ``describe_when_none``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from .conditions import Outcome, Subject, check, leaves
 from .facts import ClinicalFacts
-from .facts.rules import VCF_RULES, read_criteria_json
-from .packs import load_pack
+from .topic import Topic
+
+MatchOutcome = Literal["matched", "out-of-scope", "insufficient-data", "no-variant"]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One fact behind a decision: its name, its value and the FHIR resources it came from."""
+
+    fact: str
+    value: Any
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -27,170 +39,64 @@ class VariantMatch:
     kind: str  # "imaging" | "treatment"
     variant: str | None  # variant id in the pack, e.g. "v8"; None = no variant applies
     title: str | None
-    decided_by: tuple[str, ...]  # fact names that decided it
-    missing: tuple[str, ...]  # fact names that were needed but unknown
-    conflict: str | None  # another variant that also fit, and the precedence applied
-    explanation: str  # why this variant, or why none
+    outcome: MatchOutcome
+    reason: str | None = None  # code of the explanation (a gate's or none-reason's), e.g. "no-current-fracture"
+    reasons: tuple[Reason, ...] = ()  # the facts that decided it (or that describe the picture when none fits)
+    missing: tuple[str, ...] = ()  # facts that were needed but unknown
+    blocked: tuple[str, ...] = ()  # variants that could be neither confirmed nor excluded
+    also_fits: tuple[str, str] | None = None  # (another variant that fits, why this one takes precedence)
+
+    @property
+    def decided_by(self) -> tuple[str, ...]:
+        return tuple(r.fact for r in self.reasons)
 
 
-@dataclass(frozen=True)
-class Requirement:
-    """One condition on a fact: its value is in ``allowed``, or (``nonempty``) a non-empty tuple, or benign."""
-
-    fact: str
-    allowed: tuple[Any, ...] = ()
-    nonempty: bool = False
-    benign: bool = False
-
-
-@dataclass(frozen=True)
-class VariantRule:
-    id: str
-    title: str
-    all: tuple[Requirement, ...]
-    any: tuple[Requirement, ...]
-
-
-@dataclass(frozen=True)
-class PackRules:
-    order: Mapping[str, tuple[str, ...]]  # kind -> variant ids in decision order
-    variants: Mapping[str, VariantRule]
-    precedence: Mapping[tuple[str, str], str]  # (winner, other) -> why
-
-
-@dataclass(frozen=True)
-class VariantRules:
-    packs: Mapping[str, PackRules]
-    benign_etiologies: tuple[str, ...]
-
-
-def load_variant_rules() -> VariantRules:
-    """Read the per-pack decision rules from the topic's rules.json; titles come from the pack itself."""
-    data = read_criteria_json(VCF_RULES)
-    packs: dict[str, PackRules] = {}
-    for pack_id, spec in data["packs"].items():
-        pack = load_pack(pack_id)
-        unknown = set(spec["variants"]) - set(pack.variants)
-        if unknown:
-            raise ValueError(f"rules.json: {pack_id} has rules for variants it does not define: {sorted(unknown)}")
-        variants = {
-            vid: VariantRule(vid, pack.variants[vid].title, _requirements(rule.get("all", ())),
-                             _requirements(rule.get("any", ())))
-            for vid, rule in spec["variants"].items()}
-        order = {kind: tuple(ids) for kind, ids in spec["order"].items()}
-        unknown = {v for ids in order.values() for v in ids} - set(variants)
-        if unknown:
-            raise ValueError(f"rules.json: {pack_id} orders unknown variants {sorted(unknown)}")
-        precedence = {(p["winner"], p["over"]): p["why"] for p in spec.get("precedence", ())}
-        packs[pack_id] = PackRules(order, variants, precedence)
-    return VariantRules(packs, tuple(data["benign_etiologies"]["values"]))
-
-
-def _requirements(items: Any) -> tuple[Requirement, ...]:
-    return tuple(Requirement(i["fact"], tuple(i.get("in", ())), bool(i.get("nonempty")), bool(i.get("benign")))
-                 for i in items)
-
-
-def _check(req: Requirement, facts: ClinicalFacts, benign: tuple[str, ...]) -> bool | None:
-    """True / False, or None when the fact is unknown (missing or in conflict)."""
-    if req.fact not in facts.facts or req.fact in facts.conflicts:
-        return None
-    value = facts.value(req.fact)
-    if req.nonempty:
-        return bool(value)
-    if req.benign:
-        return value in benign
-    return value in req.allowed
-
-
-def _evaluate(rule: VariantRule, facts: ClinicalFacts, benign: tuple[str, ...]) -> tuple[bool | None, list[str]]:
-    """The variant's verdict and the facts that are unknown for it."""
-    results = [(r, _check(r, facts, benign)) for r in rule.all]
-    any_results = [(r, _check(r, facts, benign)) for r in rule.any]
-    unknown = [r.fact for r, ok in results + any_results if ok is None]
-    if any(ok is False for _, ok in results):
-        return False, []
-    any_verdict: bool | None = True
-    if any_results:
-        if any(ok for _, ok in any_results):
-            any_verdict = True
-        elif all(ok is False for _, ok in any_results):
-            return False, []
-        else:
-            any_verdict = None
-    if any_verdict and all(ok for _, ok in results):
-        return True, []
-    return None, unknown
-
-
-def _decided_by(rule: VariantRule, facts: ClinicalFacts, benign: tuple[str, ...]) -> tuple[str, ...]:
-    names = [r.fact for r in rule.all] + [r.fact for r in rule.any if _check(r, facts, benign)]
-    return tuple(dict.fromkeys(names))
-
-
-def classify_variant(facts: ClinicalFacts, kind: str, pack_id: str, rules: VariantRules) -> VariantMatch:
-    """The one variant of ``pack_id`` for this order kind, or None with the reason and the missing facts."""
-    pack = rules.packs.get(pack_id)
-    if pack is None:
-        return _none(pack_id, kind, f"No decision rules for criteria pack {pack_id!r}.")
-    if facts.value("fracture") is False:
-        return _none(pack_id, kind, "Out of scope: no current vertebral compression fracture in the record "
-                     "(active Condition or VCF reason on the order).")
-    if facts.value("fracture") is not True:  # unknown: say so, it may be data that could not be read
-        return _none(pack_id, kind, "Insufficient data: no current vertebral compression fracture could be "
-                     "established (no active fracture Condition or VCF reason on the order in the data available).",
-                     missing=("fracture",))
-    if facts.value("high_energy_trauma") is True or facts.value("etiology") == "high-energy-trauma":
-        return _none(pack_id, kind, "Out of scope: high-energy trauma is not covered by these criteria.")
-    order = pack.order.get(kind)
+def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMatch:
+    """The one variant of the topic's active pack for this order kind, or none with the reason as data."""
+    subject = Subject(facts, topic.sets)
+    base = {"pack": topic.pack.id, "kind": kind, "variant": None, "title": None}
+    for gate in topic.gates:
+        if check(gate.when, subject).verdict:
+            missing = tuple(leaf["fact"] for leaf in _known_false(gate.when))
+            return VariantMatch(**base, outcome=gate.outcome, reason=gate.reason, missing=missing)
+    rules = topic.rules
+    order = rules.order.get(kind, ())
     if not order:
-        return _none(pack_id, kind, f"{pack_id} has no {kind} variants.")
-    blocked: list[tuple[str, list[str]]] = []
+        return VariantMatch(**base, outcome="no-variant", reason="no-kind-variants")
+    blocked: list[tuple[str, Outcome]] = []
     for position, vid in enumerate(order):
-        rule = pack.variants[vid]
-        verdict, unknown = _evaluate(rule, facts, rules.benign_etiologies)
-        if verdict is None:
-            blocked.append((vid, unknown))
-        elif verdict and not blocked:
-            return VariantMatch(pack_id, kind, vid, rule.title, _decided_by(rule, facts, rules.benign_etiologies),
-                                (), _conflict(pack, vid, order[position + 1:], facts, rules),
-                                f"{vid} fits: " + ", ".join(
-                                    f"{n}={_show(facts.value(n))}"
-                                    for n in _decided_by(rule, facts, rules.benign_etiologies)) + ".")
-        elif verdict:
+        result = check(rules.variants[vid].when, subject)
+        if result.verdict is None:
+            blocked.append((vid, result))
+        elif result.verdict and not blocked:
+            return VariantMatch(topic.pack.id, kind, vid, rules.variants[vid].title, "matched",
+                                reasons=_reasons(facts, result), also_fits=_also_fits(topic, vid, order[position + 1:],
+                                                                                      subject))
+        elif result.verdict:
             break
     if blocked:
-        missing = tuple(dict.fromkeys(f for _, unknown in blocked for f in unknown))
-        variants = ", ".join(v for v, _ in blocked)
-        return _none(pack_id, kind, f"Insufficient data to decide between {variants}: unknown "
-                     f"{', '.join(missing)}.", missing=missing)
-    return _none(pack_id, kind, _why_none(facts, kind))
+        missing = tuple(dict.fromkeys(name for _, r in blocked for name in r.unknown))
+        return VariantMatch(**base, outcome="insufficient-data", missing=missing, blocked=tuple(v for v, _ in blocked))
+    for condition, reason in rules.none:
+        result = check(condition, subject)
+        if result.verdict:
+            return VariantMatch(**base, outcome="no-variant", reason=reason, reasons=_reasons(facts, result))
+    described = tuple(Reason(n, facts.value(n)) for n in rules.describe_when_none if n in facts.facts)
+    return VariantMatch(**base, outcome="no-variant", reason="no-variant-fits", reasons=described)
 
 
-def _conflict(pack: PackRules, winner: str, later: tuple[str, ...], facts: ClinicalFacts,
-              rules: VariantRules) -> str | None:
+def _reasons(facts: ClinicalFacts, result: Outcome) -> tuple[Reason, ...]:
+    names = dict.fromkeys(leaf["fact"] for leaf in result.met if "fact" in leaf)
+    return tuple(Reason(n, facts.value(n), facts.facts[n].sources if n in facts.facts else ()) for n in names)
+
+
+def _known_false(condition: Any) -> list[Any]:
+    """The ``known: false`` leaves of a gate: the facts whose absence the gate reports as missing."""
+    return [leaf for leaf in leaves(condition) if leaf.get("known") is False and "fact" in leaf]
+
+
+def _also_fits(topic: Topic, winner: str, later: tuple[str, ...], subject: Subject) -> tuple[str, str] | None:
     for other in later:
-        verdict, _ = _evaluate(pack.variants[other], facts, rules.benign_etiologies)
-        if verdict:
-            why = pack.precedence.get((winner, other), "earlier in the documented decision order")
-            return f"{other} also fits; {winner} takes precedence: {why}"
+        if check(topic.rules.variants[other].when, subject).verdict:
+            return other, topic.rules.precedence.get((winner, other), "earlier in the documented decision order")
     return None
-
-
-def _why_none(facts: ClinicalFacts, kind: str) -> str:
-    if facts.value("neuro_red_flag") is True:
-        return ("Neurologic red flag: the benign-fracture variants are excluded; no variant of this pack "
-                f"covers this {kind} question. Escalate for urgent surgical evaluation.")
-    described = ", ".join(f"{n}={_show(facts.value(n))}" for n in
-                          ("malignancy", "etiology", "symptomatic", "new_fracture") if n in facts.facts)
-    return f"No {kind} variant fits this picture ({described})."
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, tuple):
-        return "+".join(value) or "none"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _none(pack_id: str, kind: str, explanation: str, missing: tuple[str, ...] = ()) -> VariantMatch:
-    return VariantMatch(pack_id, kind, None, None, (), missing, None, explanation)

@@ -16,15 +16,16 @@ from cds_service.cds_hooks.response import check_response, stable_uuid
 from cds_service.cds_hooks.validate import HookRequest
 from cds_service.clinical.facts import ClinicalFacts, Fact
 from cds_service.clinical.orders import DraftOrder, load_order_catalogue
-from cds_service.clinical.packs import load_pack
 from cds_service.clinical.ratings import rate_order
-from cds_service.clinical.variants import VariantMatch
+from cds_service.clinical.topic import topic_for_pack
+from cds_service.clinical.variants import Reason, VariantMatch
 from cds_service.fhir.patient_data import MissingData, PatientData
 
 HOOK = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
 PAMA = "http://fhir.org/argonaut/Extension/pama-rating"
 ACR = "https://spine-order-cds.example.org/fhir/StructureDefinition/acr-rating"
-PACK = load_pack("acr-vcf-2022")
+TOPIC = topic_for_pack("acr-vcf-2022")
+PACK = TOPIC.pack
 CATALOGUE = load_order_catalogue()
 
 SEED_FACTS = {
@@ -76,16 +77,19 @@ def facts(**changes: Any) -> ClinicalFacts:
 
 def match(variant: str | None, kind: str = "treatment", missing: tuple[str, ...] = ()) -> VariantMatch:
     title = PACK.variants[variant].title if variant else None
-    return VariantMatch(pack="acr-vcf-2022", kind=kind, variant=variant, title=title,
-                        decided_by=("fracture", "etiology", "pain_trend"), missing=missing, conflict=None,
-                        explanation="worsening benign fracture" if variant else "acuity is unknown")
+    if variant is None:
+        return VariantMatch(pack="acr-vcf-2022", kind=kind, variant=None, title=None, outcome="insufficient-data",
+                        missing=missing, blocked=("v2", "v4"))
+    reasons = (Reason("fracture", True), Reason("etiology", "osteoporotic"), Reason("pain_trend", "worsening"))
+    return VariantMatch(pack="acr-vcf-2022", kind=kind, variant=variant, title=title, outcome="matched",
+                        reasons=reasons, missing=missing)
 
 
 def respond(orders_variants: list[tuple[DraftOrder, str | None]], clinical: ClinicalFacts | None = None,
             missing: tuple[MissingData, ...] = (), mirror: bool = True) -> dict[str, Any]:
     ratings = [rate_order(o, match(v, o.kind), PACK) for o, v in orders_variants]
     data = PatientData(resources={}, origin={}, missing=missing)
-    response = build_response(request(), data, clinical or facts(), ratings, PACK, CATALOGUE,
+    response = build_response(request(), data, clinical or facts(), ratings, [TOPIC], CATALOGUE,
                               CardOptions(mirror_system_actions=mirror))
     check_response(response)
     return response
@@ -265,12 +269,12 @@ def test_no_criteria_apply_is_written_without_acr_extension() -> None:
 def test_no_variant_is_one_explained_card_and_no_action() -> None:
     ct = order("ct", "ct-spine-without-contrast", "imaging", "CT lumbar spine", "72131", region="lumbar")
     ratings = [rate_order(o, match(None, o.kind, missing=("acuity",)), PACK) for o in (MRI_CONTRAST, ct)]
-    response = build_response(request(), PatientData({}, {}, ()), facts(), ratings, PACK, CATALOGUE, CardOptions())
+    response = build_response(request(), PatientData({}, {}, ()), facts(), ratings, [TOPIC], CATALOGUE, CardOptions())
     check_response(response)
     no_variant = [c for c in response["cards"] if c["source"]["topic"]["code"] == "acr-vcf-2022-no-variant"]
     assert [c["summary"] for c in no_variant] == [
         "No ACR variant could be matched for MRI lumbar spine with contrast, CT lumbar spine"]
-    assert "Why: acuity is unknown" in no_variant[0]["detail"] and "- fracture age" in no_variant[0]["detail"]
+    assert "Why: Insufficient data to decide between variants 2, 4: unknown fracture age" in no_variant[0]["detail"] and "- fracture age" in no_variant[0]["detail"]
     assert "systemActions" not in response and "extension" not in response
 
 
@@ -327,12 +331,11 @@ def test_every_row_of_every_variant_gives_a_valid_response(variant: str, clinica
 def test_every_clinical_statement_in_the_card_data_cites_a_source() -> None:
     """cards.json and beyond.json hold clinical claims (escalations, gap, evidence, NASS, Medicare): each one
     carries a source with a citation and a status, like the criteria packs and code lists."""
-    from cds_service.cards.content import BEYOND, CARDS
-
     statuses = {"seen", "secondary", "unconfirmed", "design-choice"}
-    claims = [entry for entry in CARDS["cards"].values() if "indicator" in entry]
-    claims += [e for topic in CARDS["evidence"].values() for e in topic.values()]
-    claims += [*BEYOND["nass"]["rules"], BEYOND["coverage"]]
+    text, beyond = TOPIC.text, TOPIC.beyond
+    claims = [*text["escalations"].values(), *text["treatment_gaps"].values()]
+    claims += [e for topic in text["evidence"].values() for e in topic.values()]
+    claims += [*beyond["nass"]["rules"], beyond["coverage"]]
     assert len(claims) >= 12
     for claim in claims:
         assert claim["source"]["citation"], claim.get("summary") or claim["text"][:60]

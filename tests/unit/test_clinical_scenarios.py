@@ -14,7 +14,8 @@ import pytest
 
 from cds_service.clinical.facts import ClinicalFacts, extract_facts, load_fact_rules
 from cds_service.clinical.orders import DraftOrder
-from cds_service.clinical.variants import classify_variant, load_variant_rules
+from cds_service.clinical.topic import topic_for_pack
+from cds_service.clinical.variants import classify_variant
 from cds_service.fhir.patient_data import PatientData
 
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
@@ -23,7 +24,7 @@ SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 FACT_RULES = load_fact_rules()
-VARIANT_RULES = load_variant_rules()
+TOPICS = {pack: topic_for_pack(pack) for pack in ("acr-vcf-2022", "acr-vcf-2018")}
 
 # Findings: (ICD-10-CM code, SNOMED CT code or None, text)
 FX_OSTEO = ("M80.08XA", "311891006", "Osteoporotic compression fracture of T12")
@@ -169,18 +170,18 @@ IDS = [f"{pack}-{kind}-{expected}" for pack, kind, _, expected in CASES]
 @pytest.mark.parametrize("style", ["icd", "snomed"])
 def test_coded_picture_maps_to_variant(pack: str, kind: str, picture: dict[str, Any], expected: str,
                                        style: str) -> None:
-    match = classify_variant(facts_for(build(picture, style)), kind, pack, VARIANT_RULES)
-    assert match.variant == expected, match.explanation
+    match = classify_variant(facts_for(build(picture, style)), kind, TOPICS[pack])
+    assert match.variant == expected, match
 
 
 @pytest.mark.parametrize(("pack", "kind", "picture", "expected"), CASES, ids=IDS)
 def test_text_only_picture_never_gives_another_variant(pack: str, kind: str, picture: dict[str, Any],
                                                        expected: str) -> None:
     facts = facts_for(build(picture, "text"))
-    match = classify_variant(facts, kind, pack, VARIANT_RULES)
-    assert match.variant in (expected, None), match.explanation
+    match = classify_variant(facts, kind, TOPICS[pack])
+    assert match.variant in (expected, None), match
     if match.variant is None:
-        assert match.explanation
+        assert match.outcome in ("insufficient-data", "no-variant", "out-of-scope")
 
 
 def test_every_variant_of_both_packs_has_a_scenario() -> None:
@@ -201,17 +202,17 @@ def test_seed_case_maps_to_2022_v8_on_worsening_pain_deformity_and_dyspnea() -> 
     assert facts.value("pulmonary_dysfunction") is True
     assert facts.value("failed_conservative_care") is True
     assert facts.value("neuro_red_flag") is False
-    match = classify_variant(facts, "treatment", "acr-vcf-2022", VARIANT_RULES)
+    match = classify_variant(facts, "treatment", TOPICS["acr-vcf-2022"])
     assert match.variant == "v8"
     assert match.title == "Benign VCF with worsening pain, deformity, or pulmonary dysfunction. Initial treatment."
     assert {"pain_trend", "deformity", "pulmonary_dysfunction"} <= set(match.decided_by)
-    assert match.conflict is None
+    assert match.also_fits is None
 
 
 def test_seed_case_text_only_still_v8() -> None:
     facts = facts_for(build(SEED, "text"))
     assert facts.facts["pain_trend"].confidence == "text"
-    assert classify_variant(facts, "treatment", "acr-vcf-2022", VARIANT_RULES).variant == "v8"
+    assert classify_variant(facts, "treatment", TOPICS["acr-vcf-2022"]).variant == "v8"
 
 
 def test_seed_case_with_new_leg_weakness_and_urinary_retention_raises_red_flag() -> None:
@@ -220,16 +221,16 @@ def test_seed_case_with_new_leg_weakness_and_urinary_retention_raises_red_flag()
     assert facts.value("neuro_red_flag") is True
     # the coded urinary retention decides it (R29.898 for the weakness is too unspecific to count on its own)
     assert facts.facts["neuro_red_flag"].sources == ("Condition/c5",)
-    match = classify_variant(facts, "treatment", "acr-vcf-2022", VARIANT_RULES)
+    match = classify_variant(facts, "treatment", TOPICS["acr-vcf-2022"])
     assert match.variant is None
-    assert "red flag" in match.explanation
+    assert (match.outcome, match.reason) == ("no-variant", "neuro-red-flag")
 
 
 def test_seed_case_with_marrow_edema_stays_v8_and_names_v6_as_conflict() -> None:
     picture = {**SEED, "mri": ("T12 fracture with intravertebral cleft and marrow edema.", 20)}
-    match = classify_variant(facts_for(build(picture, "icd")), "treatment", "acr-vcf-2022", VARIANT_RULES)
+    match = classify_variant(facts_for(build(picture, "icd")), "treatment", TOPICS["acr-vcf-2022"])
     assert match.variant == "v8"
-    assert match.conflict is not None and match.conflict.startswith("v6 also fits; v8 takes precedence")
+    assert match.also_fits is not None and match.also_fits[0] == "v6"
 
 
 def test_vcf_reason_on_the_order_alone_is_a_new_fracture() -> None:
@@ -239,7 +240,7 @@ def test_vcf_reason_on_the_order_alone_is_a_new_fracture() -> None:
     facts = facts_for(patient(pain("p1", 6, 3), pain("p2", 7, 1)), (order,))
     assert facts.facts["fracture"].sources == ("ServiceRequest/mri1 (reasonCode)",)
     assert facts.value("new_fracture") is True
-    assert classify_variant(facts, "imaging", "acr-vcf-2022", VARIANT_RULES).variant == "v1"
+    assert classify_variant(facts, "imaging", TOPICS["acr-vcf-2022"]).variant == "v1"
 
 
 def test_high_energy_trauma_is_out_of_scope() -> None:
@@ -247,9 +248,9 @@ def test_high_energy_trauma_is_out_of_scope() -> None:
                    condition("mvc", ("V43.52XA", None, ""), "icd", 5), pain("p1", 8, 1))
     facts = facts_for(data)
     assert facts.value("high_energy_trauma") is True
-    match = classify_variant(facts, "imaging", "acr-vcf-2022", VARIANT_RULES)
+    match = classify_variant(facts, "imaging", TOPICS["acr-vcf-2022"])
     assert match.variant is None
-    assert match.explanation.startswith("Out of scope: high-energy trauma")
+    assert (match.outcome, match.reason) == ("out-of-scope", "high-energy-trauma")
 
 
 def test_an_old_car_accident_does_not_make_a_new_fracture_high_energy() -> None:
@@ -259,5 +260,5 @@ def test_an_old_car_accident_does_not_make_a_new_fracture_high_energy() -> None:
 
 
 def test_no_fracture_is_out_of_scope_with_missing_fact() -> None:
-    match = classify_variant(facts_for(patient(pain("p1", 5, 1))), "imaging", "acr-vcf-2022", VARIANT_RULES)
+    match = classify_variant(facts_for(patient(pain("p1", 5, 1))), "imaging", TOPICS["acr-vcf-2022"])
     assert (match.variant, match.missing) == (None, ("fracture",))

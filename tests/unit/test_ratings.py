@@ -23,8 +23,8 @@ def _order(procedure: str) -> DraftOrder:
 
 
 def _match(pack: str, variant: str | None) -> VariantMatch:
-    return VariantMatch(pack=pack, kind="treatment", variant=variant, title=None, decided_by=(), missing=(),
-                        conflict=None, explanation="test")
+    return VariantMatch(pack=pack, kind="treatment", variant=variant, title=None,
+                        outcome="matched" if variant else "insufficient-data")
 
 
 def _rate(pack: str, variant: str | None, procedure: str):

@@ -10,7 +10,7 @@ from cds_service.settings import SETTINGS, SettingsError, load_settings
 
 def test_defaults_need_no_configuration(tmp_path: Path) -> None:
     settings = load_settings({})
-    assert settings.criteria == "acr-vcf-2022"
+    assert settings.criteria == ""  # every topic at its newest pack
     assert settings.fhir_allowed_prefixes == ("http://127.0.0.1", "http://localhost", "http://[::1]")
     assert settings.authentication_configured is False
     assert settings.store_url.startswith("sqlite:///") and settings.store_url.endswith("/cds.db")

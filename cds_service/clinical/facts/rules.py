@@ -1,4 +1,4 @@
-"""Load the fact rules (``clinical/shared/codes.json`` + the VCF topic's thresholds) once at start-up.
+"""Load the fact rules (``clinical/shared/codes.json`` and ``thresholds.json``) once at start-up.
 
 Clinical content is data: every code list, phrase and threshold is read from JSON that names its source and
 status, so a reviewer can change a threshold without touching code. A malformed file stops start-up.
@@ -15,7 +15,7 @@ from ..codes import CodeList, Concept, TextPatterns, build_code_list, build_conc
 
 STATUSES = frozenset({"seen", "secondary", "unconfirmed", "design-choice"})
 SHARED_CODES = "clinical/shared/codes.json"
-VCF_RULES = "clinical/topics/vcf/rules.json"
+SHARED_THRESHOLDS = "clinical/shared/thresholds.json"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def read_criteria_json(relative: str) -> Mapping[str, Any]:
 def load_fact_rules() -> FactRules:
     """Build the code lists and thresholds the fact extraction needs; called once at start-up."""
     codes = read_criteria_json(SHARED_CODES)
-    rules = read_criteria_json(VCF_RULES)
+    rules = read_criteria_json(SHARED_THRESHOLDS)
     thresholds = rules["thresholds"]
     coverage = thresholds["drug_coverage_days"]
     concepts = {name: build_concept(name, spec) for name, spec in codes["concepts"].items()}

@@ -1,0 +1,42 @@
+"""Step 6 of the request path: for each recognised draft order, the ACR topic whose scope fits it.
+
+Input: the draft order, the clinical facts and the active topics in router order (each topic's rank in its
+topic.json, with the reason for it). Output: ``Route`` per order: the first topic whose scope condition
+holds for this order and patient, or none. An order no topic takes is not rated (no criteria apply to it).
+The decision and its reason are data a card and the audit row can show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .conditions import Subject, check
+from .facts import ClinicalFacts
+from .orders import DraftOrder
+from .topic import Topic
+
+
+@dataclass(frozen=True)
+class Route:
+    order: DraftOrder
+    topic: Topic | None
+    why: str  # why this topic (its rank reason), or why none
+    passed_over: tuple[str, ...] = ()  # topics asked first whose scope did not hold (or was unknown)
+
+
+def route_order(order: DraftOrder, facts: ClinicalFacts, topics: Sequence[Topic]) -> Route:
+    """The first topic (lowest rank) that rates the order's procedure and whose scope holds."""
+    passed: list[str] = []
+    for topic in topics:
+        if not _rates(topic, order):
+            continue
+        if topic.scope is None or check(topic.scope, Subject(facts, topic.sets, order)).verdict:
+            return Route(order, topic, topic.rank_why, tuple(passed))
+        passed.append(topic.id)
+    return Route(order, None, "no active topic covers this order for this patient", tuple(passed))
+
+
+def _rates(topic: Topic, order: DraftOrder) -> bool:
+    """The topic's pack rates this procedure in at least one variant."""
+    return any(order.procedure in variant.rows for variant in topic.pack.variants.values())
