@@ -274,7 +274,9 @@ def test_no_variant_is_one_explained_card_and_no_action() -> None:
     no_variant = [c for c in response["cards"] if c["source"]["topic"]["code"] == "acr-vcf-2022-no-variant"]
     assert [c["summary"] for c in no_variant] == [
         "No ACR variant could be matched for MRI lumbar spine with contrast, CT lumbar spine"]
-    assert "Why: Insufficient data to decide between variants 2, 4: unknown fracture age" in no_variant[0]["detail"] and "- fracture age" in no_variant[0]["detail"]
+    detail = no_variant[0]["detail"]
+    assert "Why: Insufficient data to decide between variants 2, 4: unknown fracture age" in detail
+    assert "- fracture age" in detail
     assert "systemActions" not in response and "extension" not in response
 
 

@@ -50,7 +50,8 @@ def test_2022_malignancy_first_in_imaging(malignancy: str) -> None:
 
 
 def test_2018_suspected_malignancy_is_not_known_malignancy() -> None:
-    match = classify_variant(facts(malignancy="suspected", new_fracture=True, symptomatic=True), "imaging", TOPICS["acr-vcf-2018"])
+    match = classify_variant(facts(malignancy="suspected", new_fracture=True, symptomatic=True), "imaging",
+                             TOPICS["acr-vcf-2018"])
     assert match.variant is None
 
 
@@ -98,12 +99,13 @@ def test_conflicting_etiology_counts_as_unknown() -> None:
 def test_gates() -> None:
     unknown = classify_variant(facts(fracture=None), "imaging", TOPICS["acr-vcf-2022"])
     assert (unknown.variant, unknown.missing) == (None, ("fracture",))
-    assert (unknown.outcome, unknown.reason, unknown.missing) == ("insufficient-data", "fracture-unknown", ("fracture",))
+    assert (unknown.outcome, unknown.reason) == ("insufficient-data", "fracture-unknown")
     # never "out of scope" when data may be missing
     no_fracture = classify_variant(facts(fracture=False), "imaging", TOPICS["acr-vcf-2022"])
     assert (no_fracture.variant, no_fracture.missing) == (None, ())
     assert (no_fracture.outcome, no_fracture.reason) == ("out-of-scope", "no-current-fracture")
-    trauma = classify_variant(facts(high_energy_trauma=True, new_fracture=True, symptomatic=True), "imaging", TOPICS["acr-vcf-2022"])
+    trauma = classify_variant(facts(high_energy_trauma=True, new_fracture=True, symptomatic=True), "imaging",
+                              TOPICS["acr-vcf-2022"])
     assert (trauma.outcome, trauma.reason) == ("out-of-scope", "high-energy-trauma")
 
 

@@ -37,7 +37,6 @@ class Fact:
     value: Any
     sources: tuple[str, ...]  # "Condition/abc", "Observation/x", "ServiceRequest/y (reasonCode)"
     confidence: Literal["coded", "text"]  # text = matched on display/free text only (lower confidence)
-    note: str = ""  # short explanation built from codes and rules, never free text copied from the record
 
 
 @dataclass(frozen=True)
@@ -89,4 +88,4 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
 
 def _fact(name: str, item: Found) -> Fact:
     confidence = item.confidence or (best_confidence(item.evidence) if item.evidence else "coded")
-    return Fact(name, item.value, sources(item.evidence), confidence, item.note)
+    return Fact(name, item.value, sources(item.evidence), confidence)

@@ -36,8 +36,8 @@ def _conditions(data: PatientData) -> tuple[Mapping[str, Any], ...]:
 
 def _flag(hits: list[Evidence], what: str) -> Found:
     if hits:
-        return Found(True, tuple(hits), f"{what} recorded")
-    return Found(False, (), f"no {what} in the record", "coded")
+        return Found(True, tuple(hits))
+    return Found(False, (), "coded")
 
 
 def malignancy(data: PatientData, rules: FactRules) -> Found:
@@ -66,8 +66,8 @@ def malignancy(data: PatientData, rules: FactRules) -> Found:
         levels["suspected"].append(hit)
     for value in ("active", "suspected", "history"):
         if levels[value]:
-            return Found(value, tuple(levels[value]), f"malignancy {value}")
-    return Found("none", (), "no malignancy code or text (codes.json exclusions applied)", "coded")
+            return Found(value, tuple(levels[value]))
+    return Found("none", (), "coded")
 
 
 def osteoporosis(data: PatientData, rules: FactRules) -> Found:
@@ -100,8 +100,7 @@ def neuro_red_flag(data: PatientData, now: datetime, rules: FactRules) -> Found:
         recorded = days_before(now, recorded_date(hit.resource))
         if (age is not None and age <= limit) or (recorded is not None and recorded <= limit):
             hits.append(hit)
-    note = f"cauda equina, cord compression, or deficit new within {limit} days"
-    return Found(True, tuple(hits), note) if hits else Found(False, (), f"no {note}", "coded")
+    return Found(True, tuple(hits)) if hits else Found(False, (), "coded")
 
 
 def simple_flags(data: PatientData, rules: FactRules) -> dict[str, Found]:
@@ -127,14 +126,14 @@ def imaging_findings(data: PatientData, rules: FactRules) -> dict[str, Found]:
         hits = find(reports, rules.concept(concept))
         positive = positives(hits)
         if positive:
-            found[name] = Found(True, tuple(positive), f"{name.replace('_', ' ')} stated")
+            found[name] = Found(True, tuple(positive))
         elif hits:
-            found[name] = Found(False, tuple(hits), f"{name.replace('_', ' ')} explicitly negated")
+            found[name] = Found(False, tuple(hits))
         elif spine_reports:
-            found[name] = Found(False, tuple(spine_reports), f"spine MRI/CT report does not mention {name}",
+            found[name] = Found(False, tuple(spine_reports),
                                 "text")
         elif name == "retropulsion":
-            found[name] = Found(False, (), "no retropulsion in the record", "coded")
+            found[name] = Found(False, (), "coded")
     return found
 
 
@@ -146,5 +145,4 @@ def contraindications(data: PatientData, rules: FactRules) -> Found:
         if found:
             kinds.append(name)
             hits.extend(found)
-    note = "contraindications to augmentation: " + (", ".join(kinds) or "none recorded")
-    return Found(tuple(kinds), tuple(hits), note, None if hits else "coded")
+    return Found(tuple(kinds), tuple(hits), None if hits else "coded")

@@ -114,18 +114,17 @@ def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
     if not current:
         return found, conflicts
     evidence = tuple(i.evidence for i in current)
-    found["fracture"] = Found(True, evidence, "current vertebral fracture (active condition or order reason)")
+    found["fracture"] = Found(True, evidence)
     levels = tuple(dict.fromkeys(level for i in current for level in i.levels))
     if levels:
         level_evidence = tuple(i.evidence for i in current if i.levels)
         coded = any(i.evidence.code and icd_fracture_level(i.evidence.code) for i in current)
-        found["fracture_level"] = Found(", ".join(levels), level_evidence, "level from the code or its text",
+        found["fracture_level"] = Found(", ".join(levels), level_evidence,
                                         "coded" if coded else "text")
     dated = [i for i in current if i.onset]
     if dated:
         latest = max(dated, key=lambda i: i.onset or date.min)
-        found["fracture_onset"] = Found(latest.onset.isoformat() if latest.onset else None, (latest.evidence,),
-                                        "onset, else recorded date, of the most recent current fracture")
+        found["fracture_onset"] = Found(latest.onset.isoformat() if latest.onset else None, (latest.evidence,))
         found["acuity"] = _acuity(latest, now, rules)
     new = _new_fracture(current, data, now, rules)
     if new:
@@ -136,7 +135,7 @@ def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
     else:
         found["etiology"] = etiology
     found["high_energy_trauma"] = _mechanism(current, data, rules, "high_energy_trauma") or Found(
-        False, (), "no high-energy mechanism recorded", "coded")
+        False, (), "coded")
     return found, conflicts
 
 
@@ -149,8 +148,7 @@ def _acuity(item: FractureItem, now: datetime, rules: FactRules) -> Found:
         value = "subacute"
     else:
         value = "chronic"
-    return Found(value, (item.evidence,), f"fracture age {age} days (acute < {bounds['acute_below_days']}, "
-                 f"chronic > {bounds['chronic_above_days']})")
+    return Found(value, (item.evidence,))
 
 
 def _new_fracture(current: list[FractureItem], data: PatientData, now: datetime, rules: FactRules) -> Found | None:
@@ -163,11 +161,10 @@ def _new_fracture(current: list[FractureItem], data: PatientData, now: datetime,
         since = item.onset or item.discovered
         worked_up = any(d is not None and since is not None and d >= since for d in workups)
         value = age <= limit and not worked_up
-        note = f"recorded {age} days ago (new if <= {limit}); MRI/CT spine since onset: {worked_up}"
-        return Found(value, (item.evidence,), note)
+        return Found(value, (item.evidence,))
     if rules.value("new_when_reason_only") and not workups and not any(
             i.evidence.resource.get("resourceType") == "Condition" for i in current):
-        return Found(True, tuple(i.evidence for i in current), "VCF given only as the order reason, no MRI/CT")
+        return Found(True, tuple(i.evidence for i in current))
     return None
 
 
@@ -177,26 +174,25 @@ def _etiology(current: list[FractureItem], data: PatientData, rules: FactRules, 
     evidence = tuple(i.evidence for i in current)
     high = _mechanism(current, data, rules, "high_energy_trauma")
     if high:
-        return Found("high-energy-trauma", high.evidence, "high-energy mechanism recorded")
+        return Found("high-energy-trauma", high.evidence)
     coded = {i.etiology for i in current if i.evidence.confidence == "coded"}
     kinds = coded or {i.etiology for i in current}
     if "pathologic" in kinds and "osteoporotic" in kinds:
         if malignancy == "none":
             return None
-        return Found("pathologic", evidence, "pathologic and osteoporotic codes; malignancy on record")
+        return Found("pathologic", evidence)
     for value in ("pathologic", "osteoporotic"):
         if value in kinds:
-            return Found(value, evidence, f"{value} fracture code or text")
+            return Found(value, evidence)
     if "traumatic" in kinds:
         fall = _mechanism(current, data, rules, "low_energy_fall")
         if osteoporosis and (fall or not rules.value("fragility_needs_fall")):
             fall_evidence = fall.evidence if fall else ()
-            return Found("osteoporotic", evidence + fall_evidence,
-                         "traumatic vertebral fracture code after a low-energy fall with osteoporosis: fragility")
-        return Found("traumatic", evidence, "traumatic vertebral fracture code")
+            return Found("osteoporotic", evidence + fall_evidence)
+        return Found("traumatic", evidence)
     if osteoporosis and malignancy == "none" and rules.value("presume_osteoporotic_unspecified"):
-        return Found("osteoporotic", evidence, "unspecified VCF with osteoporosis and no malignancy: presumed")
-    return Found("unknown", evidence, "fracture type not coded")
+        return Found("osteoporotic", evidence)
+    return Found("unknown", evidence)
 
 
 def _mechanism(current: list[FractureItem], data: PatientData, rules: FactRules, concept: str) -> Found | None:
@@ -211,21 +207,20 @@ def _mechanism(current: list[FractureItem], data: PatientData, rules: FactRules,
     fracture_resources = [i.evidence.resource for i in current]
     hits = positives(find([*fracture_resources, *(c for c in near if c not in fracture_resources)],
                           rules.concept(concept)))
-    return Found(True, tuple(hits), f"{concept.replace('_', ' ')} recorded") if hits else None
+    return Found(True, tuple(hits)) if hits else None
 
 
 def _multiple(items: list[FractureItem], data: PatientData, rules: FactRules) -> Found:
     levels = {level for i in items for level in i.levels}
     if len(levels) >= 2:
-        return Found(True, tuple(i.evidence for i in items if i.levels), f"{len(levels)} levels: "
-                     + ", ".join(sorted(levels)))
+        return Found(True, tuple(i.evidence for i in items if i.levels))
     hits = positives(find([*data.of_type("Condition"), *data.of_type("DiagnosticReport")],
                           rules.concept("multiple_fractures_text")))
     if hits:
-        return Found(True, tuple(hits), "multiple fractures stated in text")
+        return Found(True, tuple(hits))
     window = rules.value("new_fracture_days")
     onsets = sorted({i.onset for i in items if i.onset})
     if len(onsets) >= 2 and (onsets[-1] - onsets[0]).days > window:
-        return Found(True, tuple(i.evidence for i in items), "fractures with onsets far apart")
-    return Found(False, tuple(i.evidence for i in items), "at most one fractured level on record",
+        return Found(True, tuple(i.evidence for i in items))
+    return Found(False, tuple(i.evidence for i in items),
                  "coded")

@@ -282,5 +282,4 @@ class Found:
 
     value: Any
     evidence: tuple[Evidence, ...]
-    note: str
     confidence: Literal["coded", "text"] | None = None  # None: taken from the evidence

@@ -54,12 +54,12 @@ def pain_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, r
     found: dict[str, Found] = {}
     window = rules.value("symptom_window_days")
     if scores and (days_before(now, scores[-1][0]) or 0) <= window:  # an old score says nothing about today
-        when, value, evidence = scores[-1]
-        found["pain_latest"] = Found(value, (evidence,), f"latest 0-10 score, {when.isoformat()}")
+        _when, value, evidence = scores[-1]
+        found["pain_latest"] = Found(value, (evidence,))
     trend = _trend(scores, now, rules)
     if trend is None:
         stated = positives(find(current_conditions(data), rules.concept("worsening_pain_text")))
-        trend = Found("worsening", tuple(stated), "worsening pain stated in text") if stated else None
+        trend = Found("worsening", tuple(stated)) if stated else None
     if trend:
         found["pain_trend"] = trend
     symptomatic = _symptomatic(data, orders, scores, now, rules)
@@ -82,13 +82,12 @@ def _trend(scores: list[tuple[date, float, Evidence]], now: datetime, rules: Fac
     # Against the best earlier score, so pain that eased and then came back worse (seed 004) is worsening;
     # a rebound that stays below where the window started (8 -> 2 -> 4) is not.
     if last > low and last >= recent[0][1] and clinically_important(last - low, low):
-        value, base = "worsening", low
+        value = "worsening"
     elif high > last and clinically_important(high - last, high):
-        value, base = "improving", high
+        value = "improving"
     else:
-        value, base = "stable", recent[0][1]
-    note = f"{len(recent)} scores in {cfg['window_days']} days: {base:g} -> {last:g}"
-    return Found(value, tuple(s[2] for s in recent), note)
+        value = "stable"
+    return Found(value, tuple(s[2] for s in recent))
 
 
 def _symptomatic(data: PatientData, orders: Sequence[DraftOrder], scores: list[tuple[date, float, Evidence]],
@@ -97,27 +96,26 @@ def _symptomatic(data: PatientData, orders: Sequence[DraftOrder], scores: list[t
     window = rules.value("symptom_window_days")
     recent = [s for s in scores if (days_before(now, s[0]) or 0) <= window]
     if recent and recent[-1][1] > 0:
-        return Found(True, (recent[-1][2],), "recent pain score above 0")
+        return Found(True, (recent[-1][2],))
     pain = rules.concept("back_pain")
     hits = positives(find(current_conditions(data), pain))
     for stand_in, cited_as in reason_resources(orders):
         for hit in positives(find([stand_in], pain)):
             hits.append(Evidence(stand_in, cited_as, hit.confidence, hit.code, "positive"))
     if recent:
-        return Found(False, (recent[-1][2],), "latest pain score is 0") if not hits else Found(
-            True, tuple(hits), "back pain recorded")
+        return Found(False, (recent[-1][2],)) if not hits else Found(
+            True, tuple(hits))
     if hits:
-        return Found(True, tuple(hits), "back pain recorded")
+        return Found(True, tuple(hits))
     denied = positives(find(current_conditions(data), rules.concept("asymptomatic_text")))
     if denied:
-        return Found(False, tuple(denied), "asymptomatic / incidental fracture stated")
+        return Found(False, tuple(denied))
     return None
 
 
 def osteoporosis_therapy(data: PatientData, now: datetime, rules: FactRules) -> Found:
     """Active osteoporosis drug, a long-acting one still within its coverage, or Z79.83."""
     hits: list[Evidence] = []
-    notes: list[str] = []
     meds = {m.get("id"): m for m in data.of_type("Medication")}
     for resource in (*data.of_type("MedicationRequest"), *data.of_type("MedicationStatement")):
         if is_void(resource):
@@ -132,14 +130,11 @@ def osteoporosis_therapy(data: PatientData, now: datetime, rules: FactRules) -> 
         if status in _ACTIVE_MEDICATION or (status in _ENDED_MEDICATION and age is not None
                                             and age <= drug.coverage_days):
             hits.append(Evidence(resource, reference(resource), confidence, None, "positive"))
-            notes.append(f"{drug.name} ({status or 'no status'})")
     z_code = positives(find(current_conditions(data), rules.concept("bisphosphonate_use")))
     hits.extend(z_code)
-    if z_code:
-        notes.append("long-term bisphosphonate use (Z79.83)")
     if hits:
-        return Found(True, tuple(hits), "current osteoporosis therapy: " + ", ".join(notes))
-    return Found(False, (), "no current osteoporosis drug in the record", "coded")
+        return Found(True, tuple(hits))
+    return Found(False, (), "coded")
 
 
 def _drug(resource: Mapping[str, Any], meds: Mapping[Any, Mapping[str, Any]],
@@ -178,12 +173,12 @@ def failed_conservative_care(data: PatientData, rules: FactRules, pain_trend: st
                  *data.of_type("MedicationStatement")]
     stated = positives(find(resources, rules.concept("failed_conservative_text")))
     if stated:
-        return Found(True, tuple(stated), "failure of conservative care stated")
+        return Found(True, tuple(stated))
     care = positives(find([r for r in resources if is_current(r)], rules.concept("conservative_care")))
     if not care:
-        return Found(False, (), "no conservative care recorded", "coded")
+        return Found(False, (), "coded")
     if pain_trend in ("worsening", "stable"):
-        return Found(True, tuple(care), f"conservative care recorded and pain {pain_trend}")
+        return Found(True, tuple(care))
     if pain_trend == "improving":
-        return Found(False, tuple(care), "conservative care recorded and pain improving")
+        return Found(False, tuple(care))
     return None
