@@ -37,6 +37,15 @@ def read_json(relative: str) -> Any:
         raise ValueError(f"{relative} is not valid JSON: {exc}") from exc
 
 
+def read_checked(relative: str, schema: str) -> Any:
+    """A data file that must pass the JSON Schema at ``schema``; a violation names the file and the field."""
+    data = read_json(relative)
+    problem = first_violation(schema_validator(schema), data)
+    if problem:
+        raise ValueError(f"{relative} is invalid: {problem}")
+    return data
+
+
 @cache
 def schema_validator(relative: str) -> Draft202012Validator:
     """The compiled JSON Schema at ``relative`` (checked to be a valid schema itself)."""

@@ -70,8 +70,9 @@ def swap_action(inp: CardInput, rating: Rating, alternative: Mapping[str, Any],
     resource = with_extensions(order.resource, rating_extensions(inp, rating, "appropriate", alternative["category"]))
     resource["code"] = {"coding": [dict(coding)], "text": coding["display"]}
     resource.setdefault("subject", {"reference": f"Patient/{inp.request.patient_id}"})
-    if not resource.get("reasonCode"):  # the sandbox reads reasonCode[].coding[0] and breaks without it
-        reason = inp.topic_of(rating).text["fracture_reason"]["coding"]
+    reason_entry = inp.topic_of(rating).text.get("fracture_reason")
+    if not resource.get("reasonCode") and reason_entry:  # the sandbox reads reasonCode[].coding[0]
+        reason = reason_entry["coding"]
         resource["reasonCode"] = [{"coding": [dict(reason)], "text": reason["display"]}]
     return {"type": "update", "resource": resource,
             "description": f"Change {order.display} to {coding['display']} ({alternative['name']}, "

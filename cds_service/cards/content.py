@@ -22,10 +22,10 @@ from ..clinical.orders import DraftOrder, OrderCatalogue
 from ..clinical.ratings import Rating
 from ..clinical.topic import Topic
 from ..clinical.variants import VariantMatch
-from ..datafiles import read_json
+from ..datafiles import read_checked
 from ..fhir.patient_data import PatientData
 
-CARDS: Mapping[str, Any] = read_json("cards/text.json")  # wording shared by every topic
+CARDS: Mapping[str, Any] = read_checked("cards/text.json", "clinical/schemas/card-text.schema.json")  # every topic
 URLS: Mapping[str, str] = CARDS["urls"]
 CATEGORIES: Mapping[str, Mapping[str, str]] = CARDS["categories"]
 Entry = Mapping[str, Any]  # one card kind's wording in a topic's cards.json

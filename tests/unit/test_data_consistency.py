@@ -42,3 +42,35 @@ def test_every_orderable_procedure_in_the_packs_can_be_recognised_from_an_order(
             for procedure, row in variant.rows.items():
                 if row.orderable:
                     assert procedure in catalogue_procedures, (pack_id, variant.id, procedure)
+
+
+# Every kind of data file the service ships, and the JSON Schema it is checked against at start-up.
+SCHEMA_OF = {
+    "clinical/topics/*/topic.json": "clinical/schemas/topic.schema.json",
+    "clinical/topics/*/rules.json": "clinical/schemas/rules.schema.json",
+    "clinical/topics/*/cards.json": "clinical/schemas/topic-cards.schema.json",
+    "clinical/topics/*/beyond.json": "clinical/schemas/beyond.schema.json",
+    "clinical/topics/*/acr-*.json": "clinical/schemas/pack.schema.json",
+    "clinical/shared/orders.json": "clinical/schemas/orders.schema.json",
+    "clinical/shared/codes.json": "clinical/schemas/codes.schema.json",
+    "clinical/shared/thresholds.json": "clinical/schemas/thresholds.schema.json",
+    "cards/text.json": "clinical/schemas/card-text.schema.json",
+    "cds_hooks/openapi.json": None,  # checked against the OpenAPI 3.0 spec in test_openapi.py
+}
+
+
+def test_every_shipped_data_file_has_one_schema_and_passes_it() -> None:
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    from cds_service.datafiles import first_violation, schema_validator
+
+    root = Path(__file__).resolve().parents[2] / "cds_service"
+    files = [p.relative_to(root).as_posix() for p in root.rglob("*.json")
+             if "schemas" not in p.relative_to(root).parts]
+    assert files
+    for name in files:
+        kinds = [schema for pattern, schema in SCHEMA_OF.items() if fnmatch(name, pattern)]
+        assert len(kinds) == 1, f"{name}: {len(kinds)} schemas claim it"
+        if kinds[0]:
+            assert first_violation(schema_validator(kinds[0]), read_json(name)) is None, name

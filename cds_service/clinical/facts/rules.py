@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...datafiles import check_provenance, read_json
+from ...datafiles import check_provenance, read_checked
 from ..codes import CodeList, Concept, TextPatterns, build_code_list, build_concept, build_text_patterns
 
 STATUSES = frozenset({"seen", "secondary", "unconfirmed", "design-choice"})
@@ -43,17 +43,18 @@ class FactRules:
         return self.thresholds[name]["value"]
 
 
-def read_criteria_json(relative: str) -> Mapping[str, Any]:
-    """A clinical data file (path inside the package) whose every entry names a known source and status."""
-    data = read_json(relative)
+def read_criteria_json(relative: str, schema: str) -> Mapping[str, Any]:
+    """A clinical data file (path inside the package) that passes its JSON Schema (``clinical/schemas/``) and
+    whose every entry names a known source and status."""
+    data = read_checked(relative, f"clinical/schemas/{schema}.schema.json")
     check_provenance(data, set(data.get("sources", {})), relative, STATUSES)
     return data
 
 
 def load_fact_rules() -> FactRules:
     """Build the code lists and thresholds the fact extraction needs; called once at start-up."""
-    codes = read_criteria_json(SHARED_CODES)
-    rules = read_criteria_json(SHARED_THRESHOLDS)
+    codes = read_criteria_json(SHARED_CODES, "codes")
+    rules = read_criteria_json(SHARED_THRESHOLDS, "thresholds")
     thresholds = rules["thresholds"]
     coverage = thresholds["drug_coverage_days"]
     concepts = {name: build_concept(name, spec) for name, spec in codes["concepts"].items()}
