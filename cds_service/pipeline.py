@@ -21,7 +21,7 @@ from .clinical.orders import recognise_orders
 from .clinical.ratings import Rating, rate_order
 from .clinical.router import route_order
 from .clinical.topic import Topic
-from .clinical.variants import classify_variant
+from .clinical.variants import VariantMatch, classify_variant
 from .fhir.gather import PatientData, gather_fhir_data
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,14 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
     # An order no topic takes is not rated, but the patient's escalations are still built: a red flag is
     # never suppressed.
     routes = [route_order(order, facts, engine.topics) for order in recognised.orders]
-    ratings = tuple(rate_order(r.order, classify_variant(facts, r.order.kind, r.topic), r.topic.pack)
-                    for r in routes if r.topic is not None)
+    variants: dict[tuple[str, str], VariantMatch] = {}  # the variant depends on the topic and order kind only
+    ratings = []
+    for route in routes:
+        if route.topic is not None:
+            key = (route.topic.id, route.order.kind)
+            if key not in variants:
+                variants[key] = classify_variant(facts, route.order.kind, route.topic)
+            ratings.append(rate_order(route.order, variants[key], route.topic.pack))
     response = build_response(request, data, facts, ratings, engine.topics, engine.catalogue, engine.card_options)
     check_response(response)
-    return HookOutcome(response, request, ratings, data, facts)
+    return HookOutcome(response, request, tuple(ratings), data, facts)

@@ -50,10 +50,7 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
         if value is None:
             origin[key] = "none"
             continue
-        problem = _unusable(value, "prefetch")
-        kept, malformed = ([], "") if problem else _keep(value, _resource_type(template), request.patient_id)
-        if not problem and _is_read(template) and not kept:
-            problem = "prefetch does not hold the context patient's resource"
+        problem, kept, malformed = _read_answer(value, template, request, "prefetch")
         if problem:
             to_fetch[key] = problem
             continue
@@ -83,13 +80,8 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
 def _take(key: str, result: FetchResult, definition: HookDefinition, request: HookRequest, prefetch_problem: str,
           origin: dict[str, Origin], found: dict[str, list[Mapping[str, Any]]], missing: list[MissingData]) -> None:
     """Record one fetch result: resources when usable, otherwise a reason the user can act on."""
-    template = definition.prefetch[key]
-    reason = result.reason if not result.ok else _unusable(result.resource, "the FHIR server's answer",
-                                                            warnings_mean_empty=True)
-    kept, malformed = ([], "") if reason else _keep(result.resource or {}, _resource_type(template),
-                                                     request.patient_id)
-    if not reason and _is_read(template) and not kept:
-        reason = "the FHIR server did not return the context patient's resource"
+    reason, kept, malformed = (result.reason, [], "") if not result.ok else _read_answer(
+        result.resource, definition.prefetch[key], request, "the FHIR server's answer", warnings_mean_empty=True)
     if reason:
         origin[key] = "missing"
         missing.append(MissingData(key, _joined(prefetch_problem, reason)))
@@ -100,6 +92,19 @@ def _take(key: str, result: FetchResult, definition: HookDefinition, request: Ho
         missing.append(MissingData(key, malformed))
     if not result.complete:
         missing.append(MissingData(key, f"incomplete: {result.reason}"))
+
+
+def _read_answer(value: Any, template: str, request: HookRequest, source: str, *,
+                 warnings_mean_empty: bool = False) -> tuple[str, list[Mapping[str, Any]], str]:
+    """One answer to a template, prefetched or fetched, read the same way: (why it is unusable or "", the
+    context patient's resources of the template's type, why some resources were dropped or "")."""
+    problem = _unusable(value, source, warnings_mean_empty=warnings_mean_empty)
+    if problem:
+        return problem, [], ""
+    kept, malformed = _keep(value, _resource_type(template), request.patient_id)
+    if _is_read(template) and not kept:
+        return f"{source} does not hold the context patient's resource", [], ""
+    return "", kept, malformed
 
 
 def _joined(prefetch_problem: str, fetch_problem: str) -> str:
