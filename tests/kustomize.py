@@ -28,7 +28,10 @@ def merge(base: Any, patch: Any, key: str = "") -> Any:
     if isinstance(base, dict) and isinstance(patch, dict):
         out = dict(base)
         for k, v in patch.items():
-            out[k] = merge(base[k], v, k) if k in base else v
+            if v is None:  # strategic merge: null deletes the field
+                out.pop(k, None)
+            else:
+                out[k] = merge(base[k], v, k) if k in base else v
         return out
     if isinstance(base, list) and isinstance(patch, list):
         if key in REPLACED_LISTS:

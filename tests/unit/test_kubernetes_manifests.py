@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from cds_service.settings import SETTINGS, load_settings
-from tests.kustomize import load_docs, render
+from tests.kustomize import load_docs, merge, render
 
 REPO = Path(__file__).resolve().parents[2]
 KUBE = REPO / "deploy" / "kubernetes"
@@ -47,6 +47,11 @@ def megabytes(quantity: str) -> float:
 
 def cores(quantity: str) -> float:
     return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def cli_module() -> Any:
+    """The module behind the `cds-service` command, found by its entry point (it may move between packages)."""
+    return importlib.import_module(entry_points(group="console_scripts")["cds-service"].module)
 
 
 def flag(command: list[str], name: str) -> str:
@@ -107,6 +112,17 @@ def test_overlays_exist() -> None:
     assert set(OVERLAYS) == {"production", "development", "production-prometheus"}
 
 
+def test_renderer_merges_as_kustomize_does() -> None:
+    base = {"spec": {"containers": [{"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}]}],
+                     "egress": [{"ports": [1]}], "replicas": 2}}
+    patch = {"spec": {"containers": [{"name": "a", "env": [{"name": "B", "value": "2"}]}], "egress": [{}],
+                      "replicas": None}}
+    assert merge(base, patch) == {"spec": {"containers": [{"name": "a", "image": "x", "env": [
+        {"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}], "egress": [{}]}}
+    with pytest.raises(NotImplementedError):
+        merge({"tolerations": [{"key": "a"}]}, {"tolerations": [{"key": "b"}]})
+
+
 @pytest.mark.parametrize("path", RESOURCE_FILES, ids=lambda p: str(p.relative_to(KUBE)))
 def test_every_manifest_file_passes_the_kubernetes_schemas(path: Path) -> None:
     for doc in load_docs(path):
@@ -142,7 +158,8 @@ def test_env_names_are_settings_and_values_load(overlay: str, rendered: dict, do
     workdir = dockerfile["WORKDIR"][-1]
     assert "hooks ./hooks" in " ".join(dockerfile["COPY"]) and settings.hooks_dir == f"{workdir}/hooks"
     assert f"CDS_DATA_DIR={settings.data_dir}" in dockerfile["ENV"][0]
-    assert settings.workers == 2 and settings.authentication_configured
+    assert settings.workers == 2  # the benchmark's worker count, which the resources are derived from
+    assert settings.authentication_configured
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
     assert "emptyDir" in volumes[mounts[settings.data_dir]] and "emptyDir" in volumes[mounts["/tmp"]]
@@ -159,7 +176,7 @@ def test_port_and_probes_are_the_service_s(overlay: str, rendered: dict, dockerf
     docs = rendered[overlay]
     container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     (port,) = container["ports"]
-    cli = importlib.import_module(entry_points(group="console_scripts")["cds-service"].module)
+    cli = cli_module()
     assert port["containerPort"] == int(flag(container["command"], "--port"))
     assert port["containerPort"] == cli.build_parser().parse_args(["serve"]).port  # serve's default
     image_cmd = json.loads(dockerfile["CMD"][0])
@@ -204,7 +221,7 @@ def test_resources_fit_the_workers_and_shutdown_is_graceful(overlay: str, render
     assert 0 < cores(resources["requests"]["cpu"]) < cores(resources["limits"]["cpu"])
     sleep = spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
     assert sleep[0] == "sleep"
-    cli = importlib.import_module(entry_points(group="console_scripts")["cds-service"].module)
+    cli = cli_module()
     graceful = int(re.search(r'"graceful_timeout": (\d+)', inspect.getsource(cli)).group(1))
     assert spec["terminationGracePeriodSeconds"] > int(sleep[1]) + graceful
 
@@ -221,7 +238,8 @@ def test_production_scales_on_cpu_keeps_a_replica_through_drains_and_allowlists_
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     version = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
-    assert image.endswith(f"/spine-order-cds:{version}")
+    compose_image = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["cds"]["image"]
+    assert image.endswith(f"/{compose_image.split(':')[0]}:{version}")  # same image name, the released tag
     assert not [d for d in docs if d["kind"] == "Secret"]  # the operator creates it; never in git
     egress = one(docs, "NetworkPolicy")["spec"]["egress"]
     assert all(rule.get("to") and rule.get("ports") for rule in egress)
