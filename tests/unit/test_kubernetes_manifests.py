@@ -15,6 +15,8 @@ import importlib
 import inspect
 import json
 import re
+import shutil
+import subprocess
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,16 @@ def test_renderer_merges_as_kustomize_does() -> None:
         {"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}], "egress": [{}]}}
     with pytest.raises(NotImplementedError):
         merge({"tolerations": [{"key": "a"}]}, {"tolerations": [{"key": "b"}]})
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl here: the renderer alone is used")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_renderer_agrees_with_kubectl_kustomize(overlay: str, rendered: dict) -> None:
+    """Where kubectl is installed (it is on the project's machines), its built-in kustomize is the reference."""
+    result = subprocess.run(["kubectl", "kustomize", str(KUBE / "overlays" / overlay)], capture_output=True,
+                            text=True, timeout=60, check=True)
+    by_id = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(result.stdout)}
+    assert by_id == {(d["kind"], d["metadata"]["name"]): d for d in rendered[overlay]}
 
 
 @pytest.mark.parametrize("path", RESOURCE_FILES, ids=lambda p: str(p.relative_to(KUBE)))
