@@ -162,8 +162,10 @@ def test_env_names_are_settings_and_values_load(overlay: str, rendered: dict, do
     config = one(docs, "ConfigMap")
     assert [s["configMapRef"]["name"] for s in container["envFrom"]] == [config["metadata"]["name"]]
     names = set(config["data"]) | {e["name"] for e in container["env"]}
-    assert names <= {s.name for s in SETTINGS}, f"not settings: {names - {s.name for s in SETTINGS}}"
-    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert {n for n in names if n.startswith("CDS_")} <= {s.name for s in SETTINGS}
+    assert {n for n in names if not n.startswith("CDS_")} == {"XDG_RUNTIME_DIR"}  # gunicorn's control socket
+    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    plain_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     assert set(secret_env) == {"CDS_DATABASE_URL"}
     settings = load_settings({**config["data"], "CDS_DATABASE_URL": ""})  # every value coerces to its type
     assert list(REPO.glob(f"cds_service/**/{settings.criteria}.json")), f"no criteria pack {settings.criteria}"
@@ -175,6 +177,7 @@ def test_env_names_are_settings_and_values_load(overlay: str, rendered: dict, do
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
     assert "emptyDir" in volumes[mounts[settings.data_dir]] and "emptyDir" in volumes[mounts["/tmp"]]
+    assert plain_env == {"XDG_RUNTIME_DIR": "/tmp"}
     issuers = Path(settings.trusted_issuers_file)
     secret_volume = volumes[mounts[str(issuers.parent)]]["secret"]
     assert {k["name"] for k in secret_env.values()} == {secret_volume["secretName"]}
