@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
 
 from cds_service.settings import load_settings
-from tests.browser.sandbox import BUILD, CHROMIUM, CHROMIUM_ARGS, Sandbox, StaticSite
+from tests.browser.sandbox import BUILD, CHROMIUM, CHROMIUM_ARGS, VIEWPORT, Sandbox, StaticSite
 from tests.conftest import REPO, LiveService, free_port
 from tests.integration.conftest import fhir_base_url  # noqa: F401  (a fixture, reused)
 
@@ -57,7 +57,7 @@ def browser_page(playwright: Playwright, tmp_path: Path) -> Iterator[Page]:
     """A fresh Chromium with a new, empty profile (the sandbox keeps its servers in localStorage)."""
     context: BrowserContext = playwright.chromium.launch_persistent_context(
         str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-        viewport={"width": 1200, "height": 1000})
+        viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     yield page

@@ -28,7 +28,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SCREENSHOT_DIR_ENV = "SANDBOX_SCREENSHOTS"  # set by `make screenshots`: where flows write their PNGs
-SCREENSHOT_MAX_HEIGHT = 900  # px of the card column kept: the top of the cards, not every detail line
+SCREENSHOT_ZOOM = 0.8  # smaller text, still legible: keeps each PNG under 200 KB
+VIEWPORT = {"width": 1200, "height": 2400}  # tall: the flows and their screenshots never scroll
 
 ORDER_INPUT = 'input[id^="react-select-"][id$="-input"]'  # first: orders, second: reasons, third: services
 OPTION = '[id^="react-select-"][id*="-option-"]'
@@ -144,6 +145,13 @@ class Sandbox:
     def card(self, index: int) -> Locator:
         return self.page.locator(CARD).nth(index)
 
+    def buttons(self, index: int) -> Locator:
+        """The suggestion buttons of one card."""
+        return self.card(index).locator(SUGGESTION)
+
+    def menu(self) -> Locator:
+        return self.page.locator(MENU_ITEM)
+
     @property
     def rating_box(self) -> Locator:
         return self.page.locator(RATING_BOX)
@@ -178,17 +186,23 @@ class Sandbox:
     def text(self) -> str:
         return self.page.inner_text("body")
 
-    def snapshot(self, name: str) -> Path | None:
-        """For `make screenshots`: a PNG of the card column (top part only, to stay small) into docs/images/."""
+    def snapshot(self, name: str, start: Locator | None = None, until: Locator | None = None) -> Path | None:
+        """For `make screenshots`: a PNG of the card column, from the top of ``start`` (default: the column's
+        top) to the bottom of ``until`` (e.g. a card's button), written to $SANDBOX_SCREENSHOTS. The viewport is
+        tall enough that nothing scrolls (a scrolled page would paint the sandbox's fixed header over it)."""
         directory = os.environ.get(SCREENSHOT_DIR_ENV)
         if not directory:
             return None
         self.page.mouse.move(0, 0)  # no hover highlight in the picture
+        self.page.evaluate(f"document.body.style.zoom = '{SCREENSHOT_ZOOM}'")
         self.page.wait_for_timeout(400)  # let MUI ripples and menus settle
-        box = self.page.locator(COLUMN).bounding_box()
-        assert box is not None, "the PAMA card column is not on the page"
+        column = self.page.locator(COLUMN).bounding_box()
+        top = (start or self.page.locator(COLUMN)).first.bounding_box()
+        end = (until or self.page.locator(COLUMN)).last.bounding_box()
+        assert column and top and end, "the PAMA card column is not on the page"
         path = Path(directory) / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=path, clip={"x": box["x"], "y": box["y"], "width": box["width"],
-                                              "height": min(box["height"], SCREENSHOT_MAX_HEIGHT)})
+        self.page.screenshot(path=path, clip={"x": column["x"], "y": top["y"] - 6, "width": column["width"],
+                                              "height": end["y"] + end["height"] + 60 - top["y"]})
+        self.page.evaluate("document.body.style.zoom = ''")
         return path

@@ -50,7 +50,7 @@ def rated_with_swap(sandbox: Sandbox) -> dict[str, Any]:
 def swap_and_check(sandbox: Sandbox, service: LiveService) -> None:
     """Flow 1's second half: press the swap; the order, card and rating box follow; `accepted` is stored."""
     shown = rated_with_swap(sandbox)
-    sandbox.snapshot("rating-card-with-swap")
+    sandbox.snapshot("rating-card-with-swap", start=sandbox.rating_box, until=sandbox.buttons(0))
     feedback = sandbox.accept(0)
     assert feedback["card"] == shown["uuid"] and feedback["outcome"] == "accepted"
     expect(sandbox.current_order).to_contain_text("without contrast")
@@ -59,7 +59,7 @@ def swap_and_check(sandbox: Sandbox, service: LiveService) -> None:
     expect(sandbox.card(0)).to_contain_text("usually appropriate")
     [card] = sandbox.cards()
     assert card.indicator == "info" and "usually appropriate" in card.summary and not card.buttons
-    sandbox.snapshot("swapped-usually-appropriate")
+    sandbox.snapshot("swapped-usually-appropriate", until=sandbox.card(0).locator("p").nth(1))
     [row] = stored(service, FEEDBACK, u=shown["uuid"])
     assert row["outcome"] == "accepted"
     swap = shown["suggestions"][0]["uuid"]
@@ -77,7 +77,7 @@ def test_dismiss_with_a_coded_reason_is_stored_as_overridden(sandbox: Sandbox, l
     reasons = sandbox.open_dismiss_menu(0)
     offered = [r["display"] for r in shown["overrideReasons"]]
     assert len(reasons) == len(offered) and all(d in r for d, r in zip(offered, reasons, strict=True))
-    sandbox.snapshot("dismiss-with-override-reason")
+    sandbox.snapshot("dismiss-with-override-reason", start=sandbox.card(0), until=sandbox.menu())
     chosen = shown["overrideReasons"][1]
     feedback = sandbox.dismiss_with(chosen["display"])
     assert feedback["outcome"] == "overridden"
@@ -95,7 +95,7 @@ def test_neurologic_red_flag_card_comes_first_and_its_referral_is_accepted(sandb
     assert cards[0].indicator == "critical", cards
     assert all(c.indicator != "critical" for c in cards[1:])
     assert len(cards[0].buttons) == 1 and "neurosurgery" in cards[0].buttons[0].lower()
-    sandbox.snapshot("neurologic-red-flag")
+    sandbox.snapshot("neurologic-red-flag", start=sandbox.rating_box, until=sandbox.card(1).locator("p").first)
     shown = response_card(answer, cards[0].summary)
     [referral] = shown["suggestions"]
     [action] = referral["actions"]
@@ -112,10 +112,11 @@ def test_neurologic_red_flag_card_comes_first_and_its_referral_is_accepted(sandb
 def test_a_patient_outside_every_topic_gets_no_rating(sandbox: Sandbox) -> None:
     sandbox.open(KNEE)
     sandbox.choose_order("lower extremity", "any joint of lower extremity; without contrast material")
-    expect(sandbox.page.get_by_text("No recommendations to display")).to_be_visible()
+    all_clear = sandbox.page.get_by_text("No recommendations to display")
+    expect(all_clear).to_be_visible()
     assert sandbox.cards() == []
     expect(sandbox.rating_box).to_have_text(re.compile(r"PAMA Rating: unknown"))
-    sandbox.snapshot("outside-every-topic")
+    sandbox.snapshot("outside-every-topic", until=all_clear)
     # A lumbar MRI for the same patient (no spine problem on record).
     sandbox.page.get_by_title("Remove").click()
     sandbox.choose_order("lumbar", MRI_LUMBAR_WITHOUT)
