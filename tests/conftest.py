@@ -61,10 +61,14 @@ def client(app: Any) -> Any:
 
 
 class LiveService:
-    """``cds-service serve`` in a subprocess: the real CLI, the real gunicorn, a free loopback port."""
+    """``cds-service serve`` in a subprocess: the real CLI, the real gunicorn, a free loopback port.
 
-    def __init__(self, env: dict[str, str], workers: int = 2) -> None:
-        self.port = free_port()
+    ``port`` may be chosen by the caller when a setting must name it (``CDS_PUBLIC_BASE_URL`` for JWT ``aud``);
+    ``env`` is kept so a test can read the service's own settings (e.g. its store URL)."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2, port: int | None = None) -> None:
+        self.env = env
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cds_service", "serve", "--port", str(self.port), "--workers", str(workers)],
