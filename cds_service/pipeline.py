@@ -56,6 +56,8 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
     for entry in recognised.skipped:  # noted, never fatal; the reason names fields, never their values
         log.info("draft order skipped", extra={"index": entry.index, "resource_type": entry.resource_type,
                                                "reason": entry.reason})
+    if recognised.missing_selections:  # a count only: the client selected orders it did not send
+        log.warning("selections not in draftOrders", extra={"count": recognised.missing_selections})
     if not recognised.orders:
         return HookOutcome({"cards": []}, request)
     data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
@@ -71,6 +73,8 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
             if key not in variants:
                 variants[key] = classify_variant(facts, route.order.kind, route.topic)
             ratings.append(rate_order(route.order, variants[key], route.topic.pack))
-    response = build_response(request, data, facts, ratings, engine.topics, engine.catalogue, engine.card_options)
+    unrouted = [r.order for r in routes if r.topic is None]
+    response = build_response(request, data, facts, ratings, engine.topics, engine.catalogue, engine.card_options,
+                              unrouted)
     check_response(response)
     return HookOutcome(response, request, tuple(ratings), data, facts)

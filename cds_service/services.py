@@ -100,6 +100,7 @@ def audit_rows(outcome: HookOutcome) -> list[dict[str, Any]]:
             "order_code": code.get("code"), "procedure": rating.order.procedure,
             "variant": rating.variant.variant, "rating_status": rating.status,
             "rating_category": rating.category, "rating_score": rating.score, "criteria_pack": rating.variant.pack,
+            "card_uuid": None, "card_kind": None,  # a rating shown on no card (out of scope) still gets its row
         }
         rows += [{**base, "card_uuid": c.get("uuid"), "card_kind": _card_kind(c)}
                  for c in _shown_with(rating, cards)] or [base]
@@ -117,7 +118,8 @@ def build_services(settings: Settings) -> Services:
         fact_rules=load_fact_rules(),
         fetcher=FhirFetcher(settings),
         limits=Limits(settings.max_json_depth, settings.max_draft_orders, settings.max_prefetch_resources),
-        card_options=CardOptions(mirror_system_actions=settings.mirror_system_actions),
+        card_options=CardOptions(mirror_system_actions=settings.mirror_system_actions,
+                                 explain_out_of_scope=settings.explain_out_of_scope),
     )
     store = Store(settings.store_url)
     metrics = Metrics(definitions, (key for d in definitions.values() for key in d.prefetch))

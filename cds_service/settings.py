@@ -51,6 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_JWT_MAX_LIFETIME", "jwt_max_lifetime", int, 3600, "Longest accepted JWT lifetime (`exp` - `iat`, seconds); the sandbox uses 300, Epic 900; it also bounds how long a `jti` is remembered."),
     Setting("CDS_CORS_ORIGINS", "cors_origins", str, "*", "Allowed CORS origins, comma-separated, or `*` (the CDS Hooks sandbox calls from a browser)."),
     Setting("CDS_MIRROR_SYSTEM_ACTIONS", "mirror_system_actions", bool, True, "Also put systemActions under `extension.systemActions` (read by the CDS Hooks sandbox)."),
+    Setting("CDS_EXPLAIN_OUT_OF_SCOPE", "explain_out_of_scope", bool, False, "Show a card explaining why an order is outside the criteria (for testing); by default such orders get no card, only the `no-criteria-apply` rating."),
     Setting("CDS_LOG_LEVEL", "log_level", str, "INFO", "Log level of the JSON logs."),
     Setting("CDS_WORKERS", "workers", int, 2, "gunicorn worker processes for `serve`."),
 )

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..cds_hooks.validate import HookRequest
 from ..clinical.facts import ClinicalFacts
-from ..clinical.orders import OrderCatalogue
+from ..clinical.orders import DraftOrder, OrderCatalogue
 from ..clinical.ratings import Rating
 from ..clinical.topic import Topic
 from ..fhir.patient_data import PatientData
@@ -41,16 +41,21 @@ _RANK = {"critical": 0, "warning": 1, "info": 2}  # the order clients should sho
 @dataclass(frozen=True)
 class CardOptions:
     mirror_system_actions: bool = True  # also emit extension.systemActions (the CDS Hooks sandbox reads only that)
+    explain_out_of_scope: bool = False  # a card saying why an order is outside the criteria (testing only)
 
 
 def build_response(request: HookRequest, data: PatientData, facts: ClinicalFacts, ratings: Sequence[Rating],
-                   topics: Sequence[Topic], catalogue: OrderCatalogue, options: CardOptions) -> dict[str, Any]:
+                   topics: Sequence[Topic], catalogue: OrderCatalogue, options: CardOptions,
+                   unrouted: Sequence[DraftOrder] = ()) -> dict[str, Any]:
     """The hook response for these ratings and facts, checked by ``response.check_response`` in the pipeline.
 
-    The cards speak only of the orders the pipeline rated (``ratings``): orders it dropped (whole-body studies
-    without a fracture) get no card.
+    Silence when nothing applies: an order outside every topic's scope (``unrouted``) or outside its topic's
+    criteria gets no card, only the no-criteria-apply rating written onto it. Studies that are spine orders
+    only in a fracture context (whole-body scans, referrals) get nothing when no topic takes them.
     """
-    inp = CardInput(request, data, facts, tuple(ratings), tuple(topics), catalogue)
+    spine_only = tuple(o for o in unrouted if not o.requires_fracture_context)
+    inp = CardInput(request, data, facts, tuple(ratings), tuple(topics), catalogue, spine_only,
+                    options.explain_out_of_scope)
     cards = [*escalation_cards(inp), *rating_cards(inp), *gap_cards(inp), *beyond_cards(inp)]
     response: dict[str, Any] = {"cards": sorted(cards, key=lambda c: _RANK[c["indicator"]])}
     actions = system_actions(inp)

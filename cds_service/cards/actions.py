@@ -27,22 +27,26 @@ def consult_id(request: HookRequest, order: DraftOrder) -> str:
 
 
 def pama_code(rating: Rating) -> str | None:
-    """appropriate | not-appropriate | no-criteria-apply; None when the order gets no rating written."""
-    if rating.status == "no-criteria-apply":
+    """appropriate | not-appropriate | no-criteria-apply; None when the order gets no rating written.
+
+    An order outside the criteria's scope is no-criteria-apply (the Argonaut PAMA guide's answer for it); a
+    provisional rating (safety data unavailable) and an undecided variant write nothing."""
+    if rating.status == "no-criteria-apply" or rating.variant.outcome == "out-of-scope":
         return "no-criteria-apply"
-    if rating.status == "rated" and rating.category:
+    if rating.status == "rated" and rating.category and not rating.variant.provisional:
         return CATEGORIES[rating.category]["pama"]
     return None
 
 
-def rating_extensions(inp: CardInput, rating: Rating, pama: str, category: str | None) -> list[dict[str, Any]]:
-    order = rating.order
+def rating_extensions(inp: CardInput, order: DraftOrder, pama: str, category: str | None,
+                      criteria_url: str | None) -> list[dict[str, Any]]:
     extensions: list[dict[str, Any]] = [
         {"url": URLS["pama_rating_extension"],
          "valueCodeableConcept": {"coding": [{"system": URLS["pama_rating_system"], "code": pama}]}},
         {"url": URLS["pama_consult_id_extension"], "valueUri": consult_id(inp.request, order)},
-        {"url": URLS["pama_auc_applied_extension"], "valueUri": inp.topic_of(rating).pack.url},
     ]
+    if criteria_url:
+        extensions.append({"url": URLS["pama_auc_applied_extension"], "valueUri": criteria_url})
     if category:
         extensions.append({"url": URLS["acr_rating_extension"], "valueCodeableConcept": {"coding": [
             {"system": URLS["acr_rating_system"], "code": category, "display": CATEGORIES[category]["display"]}]}})
@@ -50,33 +54,50 @@ def rating_extensions(inp: CardInput, rating: Rating, pama: str, category: str |
 
 
 def system_actions(inp: CardInput) -> list[dict[str, Any]]:
-    """One rating update per coded, rated order; text-only and unrated orders get none."""
+    """One rating update per coded, rated order, and no-criteria-apply on coded orders no criteria cover;
+    text-only orders, provisional ratings and undecided variants get none."""
+    entries = [(r.order, pama_code(r), r.category if r.status == "rated" else None, inp.topic_of(r).pack.url)
+               for r in inp.ratings]
+    entries += [(order, "no-criteria-apply", None, None) for order in inp.unrouted]
     actions = []
-    for rating in inp.ratings:
-        pama = pama_code(rating)
-        if pama is None or rating.order.recognised_by != "code":
+    for order, pama, category, criteria_url in entries:
+        if pama is None or order.recognised_by != "code":
             continue
-        resource = with_extensions(rating.order.resource, rating_extensions(inp, rating, pama, rating.category))
-        what = CATEGORIES[rating.category]["display"] if rating.category else "no criteria apply"
+        resource = with_extensions(order.resource, rating_extensions(inp, order, pama, category, criteria_url))
+        what = CATEGORIES[category]["display"] if category else "no criteria apply"
         actions.append({"type": "update", "resource": resource,
-                        "description": f"Record the ACR appropriateness rating ({what}) on {rating.order.display}"})
+                        "description": f"Record the ACR appropriateness rating ({what}) on {order.display}"})
     return actions
 
 
 def swap_action(inp: CardInput, rating: Rating, alternative: Mapping[str, Any],
                 coding: Mapping[str, str]) -> dict[str, Any]:
-    """Rewrite the draft order to the alternative: same id, subject and reasons, new code, its rating."""
+    """Rewrite the draft order to the alternative: same id, subject and reasons, new code, its rating.
+
+    The order keeps its own reasonCode. One without a reason gets the code of the recorded Condition that
+    established the fracture (and a reasonReference to it): a reason the record already holds, so reading it
+    back on the next call adds no evidence; nothing is invented (the CDS Hooks sandbox needs a reasonCode)."""
     order = rating.order
-    resource = with_extensions(order.resource, rating_extensions(inp, rating, "appropriate", alternative["category"]))
+    resource = with_extensions(order.resource, rating_extensions(inp, order, "appropriate", alternative["category"],
+                                                                 inp.topic_of(rating).pack.url))
     resource["code"] = {"coding": [dict(coding)], "text": coding["display"]}
     resource.setdefault("subject", {"reference": f"Patient/{inp.request.patient_id}"})
-    reason_entry = inp.topic_of(rating).text.get("fracture_reason")
-    if not resource.get("reasonCode") and reason_entry:  # the sandbox reads reasonCode[].coding[0]
-        reason = reason_entry["coding"]
-        resource["reasonCode"] = [{"coding": [dict(reason)], "text": reason["display"]}]
+    if not resource.get("reasonCode"):
+        resource.update(_recorded_reason(inp))
     return {"type": "update", "resource": resource,
             "description": f"Change {order.display} to {coding['display']} ({alternative['name']}, "
                            f"{CATEGORIES[alternative['category']]['display']})"}
+
+
+def _recorded_reason(inp: CardInput) -> dict[str, Any]:
+    """reasonCode + reasonReference from the Condition behind the fracture fact, or nothing."""
+    fact = inp.facts.facts.get("fracture")
+    ids = [s.removeprefix("Condition/") for s in (fact.sources if fact else ()) if s.startswith("Condition/")]
+    for condition in inp.data.of_type("Condition"):
+        code = condition.get("code") if condition.get("id") in ids[:1] else None
+        if isinstance(code, Mapping) and code.get("coding"):
+            return {"reasonCode": [_plain(code)], "reasonReference": [{"reference": f"Condition/{condition['id']}"}]}
+    return {}
 
 
 def referral_action(inp: CardInput, topic: Topic, entry: Mapping[str, Any]) -> dict[str, Any]:

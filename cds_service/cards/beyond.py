@@ -37,7 +37,7 @@ def _nass(inp: CardInput, beyond: Mapping[str, Any], subject: Subject) -> list[d
         cards.append(card(inp, f"nass-{rule['id']}", orders, indicator="info",
                           summary=f"{beyond['label']}: {rule['summary']}", detail=detail,
                           topic=topic(f"{section['topic']}-{rule['id']}", section["display"]),
-                          source={"label": f"{beyond['label']}: {section['display']}", "url": rule["source"]["url"]}))
+                          source={"label": f"{beyond['label']}: {section['display']}", "url": rule["cite"]["url"]}))
     return cards
 
 
@@ -56,4 +56,4 @@ def _coverage(inp: CardInput, beyond: Mapping[str, Any], subject: Subject) -> li
     summary = section["summary"].format(documented=documented, total=len(results))
     return [card(inp, "coverage-check", orders, indicator="info", summary=f"{beyond['label']}: {summary}",
                  detail=detail, topic=topic(section["topic"], section["display"]),
-                 source={"label": f"{beyond['label']}: {section['display']}", "url": section["source"]["url"]})]
+                 source={"label": f"{beyond['label']}: {section['display']}", "url": section["cite"]["url"]})]

@@ -43,6 +43,8 @@ class CardInput:
     ratings: tuple[Rating, ...]
     topics: tuple[Topic, ...]  # the active topics, router order
     catalogue: OrderCatalogue  # preferred_code(procedure, region) for suggestions
+    unrouted: tuple[DraftOrder, ...] = ()  # recognised orders no active topic covers: no criteria apply
+    explain_out_of_scope: bool = False  # CDS_EXPLAIN_OUT_OF_SCOPE: a card saying why (testing), default silence
 
     def topic_of(self, rating: Rating) -> Topic:
         """The topic whose pack rated this order."""
@@ -79,10 +81,12 @@ def topic(code: str, display: str) -> dict[str, str]:
 
 
 def data_source(label: str, entry: Mapping[str, Any]) -> dict[str, str]:
-    """Card source for a data entry: its citation as label context and its URL, when it has one."""
+    """Card source for a data entry: its clinician-facing reference (``cite``: ACR, DOI/PubMed, CMS, NASS).
+
+    ``source`` in the data is where we verified the claim (provenance); it never reaches a card."""
     source = {"label": label}
-    if entry["source"].get("url"):
-        source["url"] = entry["source"]["url"]
+    if entry["cite"].get("url"):
+        source["url"] = entry["cite"]["url"]
     return source
 
 
@@ -105,16 +109,30 @@ def fact_label(name: str) -> str:
 
 
 def fact_line(facts: ClinicalFacts, name: str) -> str:
-    """'- label: value (from Condition/a, Observation/b)', or 'unknown' when the fact is missing."""
+    """'- label: value', 'could not be checked: <what> unavailable', or 'not recorded' when unknown.
+
+    The FHIR references behind the values go to one ``data_used`` line at the end of the card."""
     fact = facts.facts.get(name)
     if fact is None:
-        return f"- {fact_label(name)}: unknown"
+        unchecked = facts.unchecked.get(name)
+        if unchecked is not None:
+            return f"- {fact_label(name)}: could not be checked ({data_names(unchecked.keys)} unavailable)"
+        return f"- {fact_label(name)}: not recorded"
     line = f"- {fact_label(name)}: {format_value(fact.value)}"
-    if fact.sources:
-        line += f" (from {', '.join(fact.sources)})"
     if fact.confidence == "text":
-        line += " [matched on text only]"
+        line += " (from note text)"
     return line
+
+
+def data_used(facts: ClinicalFacts, names: Iterable[str]) -> list[str]:
+    """'Data used: Condition/a, Observation/b' for the facts shown, or nothing."""
+    refs = dict.fromkeys(ref for n in names if n in facts.facts for ref in facts.facts[n].sources)
+    return [f"Data used: {', '.join(refs)}"] if refs else []
+
+
+def data_names(keys: Iterable[str]) -> str:
+    """Prefetch keys in words ("medication list"), from cards/text.json."""
+    return ", ".join(CARDS["data_labels"].get(k, k) for k in keys)
 
 
 def format_value(value: Any) -> str:
@@ -130,13 +148,13 @@ def missing_data_lines(data: PatientData) -> list[str]:
     if not data.missing:
         return []
     return ["\n".join(["**Data not available** (the rating may change once it is):",
-                       *(f"- {m.key}: {m.reason}" for m in data.missing)])]
+                       *(f"- {data_names([m.key])}: {m.reason}" for m in data.missing)])]
 
 
 def citation_line(entry: Mapping[str, Any]) -> str:
-    source = entry["source"]
-    url = f" <{source['url']}>" if source.get("url") else ""
-    return f"Source: {source['citation']}{url} (status: {entry['status']})."
+    """The clinician-facing reference of a data entry (its ``cite``), as a markdown link where it has a URL."""
+    cite = entry["cite"]
+    return f"Reference: [{cite['label']}]({cite['url']})" if cite.get("url") else f"Reference: {cite['label']}"
 
 
 def declared_cards(inp: CardInput, section: str,
@@ -172,7 +190,8 @@ def also_fits_line(match: VariantMatch) -> str | None:
     if match.also_fits is None:
         return None
     other, why = match.also_fits
-    return CARDS["explanations"]["also-fits"].format(other=_number(other), winner=_number(match.variant), why=why)
+    line = CARDS["explanations"]["also-fits"].format(other=_number(other), winner=_number(match.variant), why=why)
+    return line[0].upper() + line[1:] + "."
 
 
 def _number(variant_id: str | None) -> str:

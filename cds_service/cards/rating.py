@@ -9,12 +9,12 @@ that the order catalogue can code (one ``update`` action: Epic applies one actio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ..clinical.packs import CriteriaPack
 from ..clinical.ratings import Rating
-from .actions import consult_id, swap_action
+from ..clinical.topic import Topic
+from .actions import swap_action
 from .content import (
     CARDS,
     CATEGORIES,
@@ -23,6 +23,7 @@ from .content import (
     card,
     card_uuid,
     citation_line,
+    data_used,
     explain,
     fact_label,
     fact_line,
@@ -40,28 +41,32 @@ def rating_cards(inp: CardInput) -> list[dict[str, Any]]:
 
 
 def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
-    order, category = rating.order, CATEGORIES[rating.category]
+    """Opens with the clinical scenario in words, then the deciding findings, what is missing, the citation,
+    and the FHIR references last. A provisional rating (safety data unavailable) is at least a warning."""
+    order, category, match = rating.order, CATEGORIES[rating.category], rating.variant
+    text, active = CARDS["cards"]["rating"], inp.topic_of(rating)
+    pack = active.pack
+    variant = pack.variants[match.variant]
     score = f" (ACR {rating.score}/9)" if rating.score is not None else ""
-    text = CARDS["cards"]["rating"]
-    pack = inp.topic_of(rating).pack
-    variant = pack.variants[rating.variant.variant]
-    lines = [f"**{order.display}: {category['display']}{score}**",
-             f"ACR variant {variant.number}: {variant.title}"]
+    provisional = _provisional_note(inp, rating)
+    lines = [f"{scenario_words(active, variant.id)} (ACR variant {variant.number}).", *_deciding(inp, rating)]
+    if provisional:
+        lines.append(text["provisional_text"].format(missing=provisional))
     lines += _row_details(rating)
     if rating.comment:
         lines.append(f"Criteria comment: {rating.comment}")
-    lines += _context_line(inp, rating) + _evidence(inp, rating) + _why(inp, rating)
+    lines += _context_line(inp, rating) + _evidence(inp, rating)
     if order.recognised_by == "text":
         lines.append(text["text_only"])
-    else:
-        lines.append(f"PAMA consultation id written on the order: {consult_id(inp.request, order)}")
-    lines += missing_data_lines(inp.data) + _sources(inp, rating)
-    built = card(inp, "rating", [order], indicator=category["indicator"],
-                 summary=_named(order.display, f": {category['display']}{score}"), detail="\n\n".join(lines),
-                 topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
+    lines += [*missing_data_lines(inp.data), _criteria_line(pack, variant.number, variant.title)]
+    lines += data_used(inp.facts, match.decided_by)
+    indicator = "warning" if provisional and category["indicator"] == "info" else category["indicator"]
+    rest = f": {category['display']}{score}" + (f", provisional ({provisional})" if provisional else "")
+    built = card(inp, "rating", [order], indicator=indicator, summary=_named(order.display, rest),
+                 detail="\n\n".join(lines), topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
                  source=_pack_source(pack), links=_links(pack),
-                 override=text["override_reasons"] if category["indicator"] == "warning" else ())
-    suggestion = _swap(inp, rating) if rating.category != "usually-appropriate" else None
+                 override=text["override_reasons"] if indicator == "warning" else ())
+    suggestion = _swap(inp, rating) if rating.category != "usually-appropriate" and not provisional else None
     if suggestion:
         built["suggestions"] = [suggestion]
         built["selectionBehavior"] = "any"
@@ -70,14 +75,16 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
 
 def _no_criteria(inp: CardInput, rating: Rating) -> dict[str, Any]:
     text = CARDS["cards"]["no-criteria-apply"]
-    pack = inp.topic_of(rating).pack
+    active = inp.topic_of(rating)
+    pack = active.pack
     variant = pack.variants[rating.variant.variant]
-    lines = [text["text"].format(number=variant.number, title=variant.title)]
+    lines = [text["text"].format(scenario=scenario_words(active, variant.id), number=variant.number)]
     rated = [f"- {row.name}: {CATEGORIES[row.category]['display']}" for row in variant.rows.values()
              if row.category == "usually-appropriate"]
     if rated:
-        lines.append("Usually appropriate in this variant:\n" + "\n".join(rated))
-    lines += _why(inp, rating) + missing_data_lines(inp.data) + _sources(inp, rating)
+        lines.append("Usually appropriate in this scenario:\n" + "\n".join(rated))
+    lines += _deciding(inp, rating) + missing_data_lines(inp.data)
+    lines += [_criteria_line(pack, variant.number, variant.title), *data_used(inp.facts, rating.variant.decided_by)]
     return card(inp, "no-criteria-apply", [rating.order], indicator="info",
                 summary=text["summary"].format(order=rating.order.display, number=variant.number),
                 detail="\n\n".join(lines), topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
@@ -85,27 +92,57 @@ def _no_criteria(inp: CardInput, rating: Rating) -> dict[str, Any]:
 
 
 def _no_variant(inp: CardInput) -> list[dict[str, Any]]:
-    """One card per distinct explanation: several orders without a variant share a finding."""
+    """One card per distinct explanation. An order outside the criteria's scope gets no card (only the
+    no-criteria-apply rating on the order), unless the service is set to explain it."""
     text = CARDS["cards"]["no-variant"]
     groups: dict[tuple[str, str, tuple[str, ...]], list[Rating]] = {}
     for rating in inp.ratings:
-        if rating.status == "no-variant":
+        silent = rating.variant.outcome == "out-of-scope" and not inp.explain_out_of_scope
+        if rating.status == "no-variant" and not silent:
             key = (rating.variant.pack, explain(rating.variant, inp.topic_of(rating)), rating.variant.missing)
             groups.setdefault(key, []).append(rating)
     cards = []
     for (_, explanation, missing), ratings in groups.items():
         orders = [r.order for r in ratings]
         pack = inp.topic_of(ratings[0]).pack
-        lines = [text["text"], f"Why: {explanation}"]
+        lines = [explanation]
         if missing:
-            lines.append("Facts that were needed but not found in the record:\n"
-                         + "\n".join(f"- {fact_label(name)}" for name in missing))
-        lines += [*missing_data_lines(inp.data), f"Criteria: {pack.citation}"]
+            lines.append(text["document"].format(facts=", ".join(fact_label(name) for name in missing)))
+        lines += [*missing_data_lines(inp.data), f"Criteria: [{pack.title}]({pack.url})"]
         cards.append(card(inp, "no-variant", orders, indicator="info",
                           summary=text["summary"].format(orders=order_names(orders)), detail="\n\n".join(lines),
                           topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
                           source=_pack_source(pack), links=_links(pack)))
     return cards
+
+
+def scenario_words(active: Topic, variant_id: str) -> str:
+    """The variant as a clinician would say it (the topic's ``variant_words``), else the exact ACR title."""
+    words = active.text.get("variant_words", {}).get(active.pack.id, {})
+    return words.get(variant_id) or active.pack.variants[variant_id].title
+
+
+def _deciding(inp: CardInput, rating: Rating) -> list[str]:
+    match = rating.variant
+    lines = []
+    if match.decided_by:
+        lines.append("**Deciding findings**\n" + "\n".join(fact_line(inp.facts, name) for name in match.decided_by))
+    if match.also_fits:
+        lines.append(also_fits_line(match) or "")
+    conflicts = [fact_label(name) for name in inp.facts.conflicts]
+    if conflicts:
+        lines.append("Coded data disagree on: " + ", ".join(conflicts) + ".")
+    return lines
+
+
+def _provisional_note(inp: CardInput, rating: Rating) -> str:
+    """What could not be checked for a provisional rating ("neurologic exam data unavailable"), or ""."""
+    notes = [inp.facts.unchecked[n].source.unavailable for n in rating.variant.provisional if n in inp.facts.unchecked]
+    return "; ".join(notes)
+
+
+def _criteria_line(pack: CriteriaPack, number: int, title: str) -> str:
+    return f"Criteria: [{pack.title}]({pack.url}), variant {number}: {title}"
 
 
 def _swap(inp: CardInput, rating: Rating) -> dict[str, Any] | None:
@@ -151,29 +188,6 @@ def _evidence(inp: CardInput, rating: Rating) -> list[str]:
     chosen = [entries[k] for k in keys if k in entries] + [v for k, v in entries.items()
                                                              if k not in ("symptomatic", "radiographic-only")]
     return ["**Evidence**\n" + "\n".join(f"- {e['text']} {citation_line(e)}" for e in chosen)]
-
-
-def _why(inp: CardInput, rating: Rating) -> list[str]:
-    match, lines = rating.variant, []
-    lines.append(f"Why this variant: {explain(match, inp.topic_of(rating))}")
-    if match.decided_by:
-        lines.append("Decided by:\n" + "\n".join(fact_line(inp.facts, name) for name in match.decided_by))
-    if match.missing:
-        lines.append("Not found in the record: " + ", ".join(fact_label(name) for name in match.missing) + ".")
-    conflicts = [also_fits_line(match)] if match.also_fits else []
-    conflicts += [f"coded data disagree on {fact_label(name)}" for name in inp.facts.conflicts]
-    if conflicts:
-        lines.append("Conflicts: " + "; ".join(conflicts) + ".")
-    return lines
-
-
-def _sources(inp: CardInput, rating: Rating) -> list[str]:
-    pack = inp.topic_of(rating).pack
-    lines = [f"Criteria: {pack.citation} <{pack.url}>"]
-    row: Mapping[str, Any] | None = rating.source
-    if row and row.get("citation"):
-        lines.append(f"Rating source: {row['citation']}" + (f" <{row['url']}>" if row.get("url") else ""))
-    return lines
 
 
 def _pack_source(pack: CriteriaPack) -> dict[str, str]:

@@ -57,6 +57,7 @@ class RecognisedOrders:
     orders: tuple[DraftOrder, ...]
     not_relevant: tuple[str, ...]  # references of parsed orders that are not spine/VCF orders
     skipped: tuple[SkippedEntry, ...]
+    missing_selections: int = 0  # order-select selections that name no ServiceRequest in draftOrders
 
 
 class InvalidCatalogue(ValueError):
@@ -191,6 +192,8 @@ def recognise_orders(request: HookRequest, catalogue: OrderCatalogue) -> Recogni
     orders: list[DraftOrder] = []
     not_relevant: list[str] = []
     skipped: list[SkippedEntry] = []
+    sent = {f"ServiceRequest/{r.get('id')}" for r in request.draft_entries
+            if isinstance(r, Mapping) and r.get("resourceType") == "ServiceRequest"}
     for index, resource in enumerate(request.draft_entries):
         if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
             skipped.append(SkippedEntry(index, None, "entry has no resource with a resourceType"))
@@ -206,6 +209,9 @@ def recognise_orders(request: HookRequest, catalogue: OrderCatalogue) -> Recogni
         if reference is None:
             skipped.append(SkippedEntry(index, "ServiceRequest", "ServiceRequest has no id to refer to"))
             continue
+        if not _about_patient(resource, request.patient_id):  # never rate or write back another patient's order
+            skipped.append(SkippedEntry(index, "ServiceRequest", "subject is not the context patient"))
+            continue
         try:
             parsed = ServiceRequest.model_validate(resource)
         except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
@@ -216,7 +222,17 @@ def recognise_orders(request: HookRequest, catalogue: OrderCatalogue) -> Recogni
             not_relevant.append(reference)
         else:
             orders.append(order)
-    return RecognisedOrders(tuple(orders), tuple(not_relevant), tuple(skipped))
+    missing = sum(1 for s in request.selections or () if s not in sent)
+    return RecognisedOrders(tuple(orders), tuple(not_relevant), tuple(skipped), missing)
+
+
+def _about_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
+    """A draft order without a subject belongs to the call's patient; one with another subject does not."""
+    subject = resource.get("subject")
+    reference = subject.get("reference") if isinstance(subject, Mapping) else None
+    if not isinstance(reference, str):
+        return True
+    return reference == f"Patient/{patient_id}" or reference.endswith(f"/Patient/{patient_id}")
 
 
 def _invalid_reason(exc: Exception) -> str:
@@ -239,7 +255,7 @@ def _recognise(reference: str, resource: Mapping[str, Any], parsed: ServiceReque
             matched = {"system": entry.system, "code": entry.code, "display": coding.display or entry.display}
             return DraftOrder(
                 reference=reference, resource=resource, procedure=entry.procedure, kind=entry.kind,
-                display=code_text or coding.display or entry.display, recognised_by="code", matched_code=matched,
+                display=entry.display, recognised_by="code", matched_code=matched,
                 reason_codes=_reason_codings(parsed), requires_fracture_context=entry.requires_fracture_context,
                 region=region,
             )

@@ -14,11 +14,12 @@ the cards put them into words. The decision is the topic's data (rules.json):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .conditions import Outcome, Subject, check, leaves
-from .facts import ClinicalFacts
+from .facts import ClinicalFacts, Fact
+from .facts.unchecked import NO_ASSUMPTION
 from .topic import Topic
 
 MatchOutcome = Literal["matched", "out-of-scope", "insufficient-data", "no-variant"]
@@ -45,6 +46,8 @@ class VariantMatch:
     missing: tuple[str, ...] = ()  # facts that were needed but unknown
     blocked: tuple[str, ...] = ()  # variants that could be neither confirmed nor excluded
     also_fits: tuple[str, str] | None = None  # (another variant that fits, why this one takes precedence)
+    provisional: tuple[str, ...] = ()  # safety facts that could not be checked and were assumed benign
+
 
     @property
     def decided_by(self) -> tuple[str, ...]:
@@ -52,7 +55,25 @@ class VariantMatch:
 
 
 def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMatch:
-    """The one variant of the topic's active pack for this order kind, or none with the reason as data."""
+    """The one variant of the topic's active pack for this order kind, or none with the reason as data.
+
+    When the only facts in the way are safety facts whose data could not be obtained (a red flag, cancer,
+    contraindications: ``ClinicalFacts.unchecked``), the variant is found again with their benign assumption
+    and the match is marked ``provisional``: the card says so and no rating is written onto the order.
+    """
+    match = _classify(facts, kind, topic)
+    assumable = {n: u.source.assume for n, u in facts.unchecked.items() if u.source.assume is not NO_ASSUMPTION}
+    in_the_way = tuple(n for n in match.missing if n in assumable)
+    if match.outcome != "insufficient-data" or not in_the_way:
+        return match
+    assumed = {n: Fact(n, value, (), "coded") for n, value in assumable.items()}
+    retry = _classify(replace(facts, facts={**facts.facts, **assumed}), kind, topic)
+    if retry.outcome != "matched":
+        return match
+    return replace(retry, provisional=tuple(n for n in retry.decided_by if n in assumable))
+
+
+def _classify(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMatch:
     subject = Subject(facts, topic.sets)
     base = {"pack": topic.pack.id, "kind": kind, "variant": None, "title": None}
     for gate in topic.gates:

@@ -120,12 +120,10 @@ def test_a_patient_outside_every_topic_gets_no_rating(sandbox: Sandbox) -> None:
     # A lumbar MRI for the same patient (no spine problem on record).
     sandbox.page.get_by_title("Remove").click()
     sandbox.choose_order("lumbar", MRI_LUMBAR_WITHOUT)
-    expect(sandbox.page.locator(".MuiCard-root")).to_have_count(1)
-    [card] = sandbox.cards()
-    # TODO(issue 12): today this is an info "no ACR variant could be matched" card; issue 12 makes an order
-    # outside every topic's scope silent (no card, only a no-criteria-apply rating). Then assert no card here.
-    assert card.indicator == "info" and not card.buttons
-    expect(sandbox.rating_box).not_to_contain_text("appropriate")
+    # Outside the criteria (no fracture on record): no card at all, only the no-criteria-apply rating.
+    expect(sandbox.rating_box).to_have_text(re.compile(r"PAMA Rating: no-criteria-apply"))
+    expect(all_clear).to_be_visible()
+    assert sandbox.cards() == []
 
 
 def test_with_client_jwt_verification_every_sandbox_call_is_authenticated(

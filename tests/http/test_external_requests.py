@@ -26,7 +26,7 @@ EXPECTED_STATUS = {
     "pama-ig-archive-order-select-request-superseded.json": 400,  # no hook
     "pama-ig-order-select-request.json": 200,  # MRA knee: not a spine order
     "sandbox-pama-order-select-initial-empty.json": 200,  # empty coding: nothing to rate
-    "sandbox-pama-order-select-smart-launch.json": 412,  # MRI lumbar spine
+    "sandbox-pama-order-select-smart-launch.json": 200,  # its order is for another patient: not read, no card
     "sandbox-pama-order-select.json": 412,  # MRI lumbar spine
     "sandbox-rx-order-select-r4.json": 200,  # medication order
     "sandbox-rx-order-sign-dstu2-default.json": 200,  # DSTU2 MedicationOrder: skipped

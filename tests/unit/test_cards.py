@@ -114,11 +114,14 @@ def test_seed_kyphoplasty_is_usually_appropriate_with_gap_and_coverage_cards() -
     assert rating["links"][0]["type"] == "absolute"
     assert rating["uuid"] == stable_uuid(HOOK, "rating", "ServiceRequest/kypho")
     assert rating["extension"] == {"org.example.spine-order-cds.orders": ["ServiceRequest/kypho"]}
-    assert f"PAMA consultation id written on the order: {consult_id(request(), KYPHOPLASTY)}" in rating["detail"]
-    for text in ("ACR variant 8: Benign VCF with worsening pain", "pain trend: worsening (from Observation/pain-1, "
-                 "Observation/pain-3)", "medical management only is rated may be appropriate (5/9)",
-                 "correlating signs and symptoms", "PMID 29901504", "Khan MA"):
+    assert consult_id(request(), KYPHOPLASTY) not in rating["detail"]  # written on the order, not shown
+    assert rating["detail"].startswith("Benign compression fracture with worsening pain, deformity or breathing "
+                                       "problems (ACR variant 8).")
+    for text in ("- pain trend: worsening\n", "medical management only is rated may be appropriate (5/9)",
+                 "correlating signs and symptoms", "PMID 29901504", "variant 8: Benign VCF with worsening pain",
+                 "Data used: Condition/vcf-t12, Observation/pain-1, Observation/pain-3"):
         assert text in rating["detail"]
+    assert rating["detail"].endswith("Data used: Condition/vcf-t12, Observation/pain-1, Observation/pain-3")
     assert "without correlating symptoms" not in rating["detail"]  # the patient is symptomatic
     assert response["cards"][1]["summary"] == "Osteoporotic fracture with no osteoporosis drug on record"
     coverage = response["cards"][2]
@@ -183,7 +186,7 @@ def test_mri_with_contrast_in_v1_warns_and_suggests_72148() -> None:
     assert resource["code"]["coding"] == [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148",
                                            "display": "MRI lumbar spine without contrast"}]
     assert resource["subject"] == {"reference": "Patient/vcf-seed-82f"}
-    assert resource["reasonCode"][0]["coding"][0]["code"] == "42942008"  # carried: the order had no reason
+    assert "reasonCode" not in resource  # none added: it would be read back as evidence of a fracture
     assert extension(resource, PAMA)[0]["valueCodeableConcept"]["coding"][0]["code"] == "appropriate"
     assert extension(resource, ACR)[0]["valueCodeableConcept"]["coding"][0]["code"] == "usually-appropriate"
     [rated] = response["systemActions"]
@@ -236,7 +239,7 @@ def test_missing_data_is_named_and_the_gap_is_not_claimed() -> None:
     missing = (MissingData("medications", "FHIR server timed out"),)
     response = respond([(KYPHOPLASTY, "v8")], facts(osteoporosis_therapy=None), missing=missing)
     rating, gap = response["cards"][0], response["cards"][1]
-    assert "- medications: FHIR server timed out" in rating["detail"]
+    assert "- medication list: FHIR server timed out" in rating["detail"]
     assert gap["summary"] == "Osteoporosis treatment could not be checked: medication data missing"
     assert "- medications: FHIR server timed out" in gap["detail"]
 
@@ -259,7 +262,7 @@ def test_no_criteria_apply_is_written_without_acr_extension() -> None:
     radiation = order("rt", "radiation-therapy", "treatment", "Radiation therapy T12", "77427")
     response = respond([(radiation, "v8")])
     card = response["cards"][0]
-    assert card["summary"] == "Radiation therapy T12: not rated in ACR variant 8"
+    assert card["summary"] == "Radiation therapy T12: not rated by the ACR criteria for this scenario"
     assert "do not rate this procedure" in card["detail"]
     resource = response["systemActions"][0]["resource"]
     assert extension(resource, PAMA)[0]["valueCodeableConcept"]["coding"][0]["code"] == "no-criteria-apply"
@@ -273,10 +276,11 @@ def test_no_variant_is_one_explained_card_and_no_action() -> None:
     check_response(response)
     no_variant = [c for c in response["cards"] if c["source"]["topic"]["code"] == "acr-vcf-2022-no-variant"]
     assert [c["summary"] for c in no_variant] == [
-        "No ACR variant could be matched for MRI lumbar spine with contrast, CT lumbar spine"]
+        "MRI lumbar spine with contrast, CT lumbar spine: not rated, the record does not show which ACR scenario "
+        "applies"]
     detail = no_variant[0]["detail"]
-    assert "Why: Insufficient data to decide between variants 2, 4: unknown fracture age" in detail
-    assert "- fracture age" in detail
+    assert detail.startswith("The record does not show enough to choose between ACR variants 2, 4.")
+    assert "To rate it, document: fracture age." in detail
     assert "systemActions" not in response and "extension" not in response
 
 
@@ -326,7 +330,7 @@ def test_every_row_of_every_variant_gives_a_valid_response(variant: str, clinica
             assert len(suggestion["actions"]) == 1 and card["selectionBehavior"] == "any"
             if suggestion["actions"][0]["type"] == "update":
                 resource = suggestion["actions"][0]["resource"]
-                assert resource["reasonCode"] and extension(resource, PAMA)
+                assert extension(resource, PAMA)
     assert len(response["systemActions"]) == len(orders)
 
 

@@ -259,6 +259,15 @@ def test_an_old_car_accident_does_not_make_a_new_fracture_high_energy() -> None:
     assert facts_for(data).value("high_energy_trauma") is not True
 
 
-def test_no_fracture_is_out_of_scope_with_missing_fact() -> None:
+def test_no_fracture_on_a_problem_list_that_was_read_is_out_of_scope() -> None:
     match = classify_variant(facts_for(patient(pain("p1", 5, 1))), "imaging", TOPICS["acr-vcf-2022"])
-    assert (match.variant, match.missing) == (None, ("fracture",))
+    assert (match.variant, match.outcome, match.reason) == (None, "out-of-scope", "no-current-fracture")
+
+
+def test_no_fracture_is_unknown_when_the_problem_list_could_not_be_read() -> None:
+    data = patient(pain("p1", 5, 1))
+    data = PatientData(data.resources, {"conditions": "missing"}, data.missing)
+    facts = facts_for(data)
+    assert "fracture" not in facts.facts and facts.unchecked["fracture"].keys == ("conditions",)
+    match = classify_variant(facts, "imaging", TOPICS["acr-vcf-2022"])
+    assert (match.outcome, match.reason, match.missing) == ("insufficient-data", "fracture-unknown", ("fracture",))

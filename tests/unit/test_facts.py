@@ -40,7 +40,7 @@ def test_snomed_oid_alias_and_dotless_icd() -> None:
 
 
 def test_code_needs_matching_system() -> None:
-    assert facts_for(patient(cond("fx", SCT, "M80.08XA"))).value("fracture") is None
+    assert facts_for(patient(cond("fx", SCT, "M80.08XA"))).value("fracture") is False  # ICD code, SNOMED system
 
 
 @pytest.mark.parametrize(("code", "level"), [("S22.080A", "T11-T12"), ("S22.050A", "T5-T6"),
@@ -71,7 +71,7 @@ def test_acuity_bounds(days_ago: int, acuity: str) -> None:
                                                       ("active", "refuted"), ("active", "entered-in-error")])
 def test_fracture_not_current(status: str, verification: str | None) -> None:
     facts = facts_for(patient(cond("fx", ICD, "M80.08XA", status=status, verification=verification)))
-    assert "fracture" in facts.missing
+    assert facts.value("fracture") is False  # the problem list was read: no current fracture
 
 
 def test_new_fracture_false_after_mri_work_up() -> None:

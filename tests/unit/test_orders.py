@@ -24,9 +24,9 @@ CPT, LOINC, SCT = "http://www.ama-assn.org/go/cpt", "http://loinc.org", "http://
 CATALOGUE = load_order_catalogue()
 
 
-def _request(entries: list[Any], selections: tuple[str, ...] | None = None) -> HookRequest:
+def _request(entries: list[Any], selections: tuple[str, ...] | None = None, patient_id: str = "p") -> HookRequest:
     hook = "order-sign" if selections is None else "order-select"
-    return HookRequest(service_id="svc", hook=hook, hook_instance="h", patient_id="p", user_id="Practitioner/u",
+    return HookRequest(service_id="svc", hook=hook, hook_instance="h", patient_id=patient_id, user_id="Practitioner/u",
                        encounter_id=None, selections=selections, draft_entries=tuple(entries), fhir_server=None,
                        prefetch={})
 
@@ -36,7 +36,7 @@ def _from_file(name: str) -> HookRequest:
     context = body.get("context", {})
     entries = [e.get("resource") for e in (context.get("draftOrders") or {}).get("entry", [])]
     selections = tuple(context["selections"]) if "selections" in context else None
-    return _request(entries, selections)
+    return _request(entries, selections, context.get("patientId", "p"))
 
 
 def _sr(code: dict | None = None, rid: str = "a", **extra: Any) -> dict:
@@ -61,7 +61,8 @@ EXPECTED = {
     "pama-ig-archive-order-select-request-superseded.json": ([], (), 0),
     "pama-ig-order-select-request.json": ([], ("ServiceRequest/example-MRI-59879846",), 0),
     "sandbox-pama-order-select-initial-empty.json": ([], ("ServiceRequest/example-request-id",), 0),
-    "sandbox-pama-order-select-smart-launch.json": ([("mri-spine-without-contrast", "lumbar")], (), 0),
+    # reconstructed: its order's subject (the sandbox constant) is not the context's placeholder patient
+    "sandbox-pama-order-select-smart-launch.json": ([], (), 1),
     "sandbox-pama-order-select.json": ([("mri-spine-without-contrast", "lumbar")], (), 0),
     "sandbox-rx-order-select-r4.json": ([], (), 0),
     "sandbox-rx-order-sign-dstu2-default.json": ([], (), 0),
@@ -97,7 +98,7 @@ def test_sandbox_pama_order_in_detail():
     assert order.reference == "ServiceRequest/example-request-id"
     assert (order.kind, order.recognised_by, order.requires_fracture_context) == ("imaging", "code", False)
     assert order.matched_code["code"] == "72148" and order.matched_code["system"] == CPT
-    assert order.display.startswith("Magnetic resonance (eg, proton) imaging, spinal canal")
+    assert order.display == "MRI lumbar spine without contrast"  # the catalogue's short name, not the client's
     assert order.reason_codes[0] == {"system": SCT, "code": "426646004",
                                      "display": "Compression fracture of lumbar spine (disorder)"}
     assert len(order.reason_codes) == 2
@@ -236,3 +237,20 @@ def test_every_catalogue_entry_has_a_source():
         assert entry.status in {"seen", "secondary", "unconfirmed"}
     assert CATALOGUE.codes[(CPT, "72149")].status == "secondary"
     assert CATALOGUE.codes[(CPT, "77300")].status == "unconfirmed"
+
+
+def test_an_order_for_another_patient_is_skipped_never_rated() -> None:
+    mri = {"resourceType": "ServiceRequest", "id": "x", "status": "draft", "intent": "order",
+           "code": {"coding": [{"system": CPT, "code": "72148"}]}, "subject": {"reference": "Patient/someone-else"}}
+    result = recognise_orders(_request([mri]), CATALOGUE)
+    assert result.orders == ()
+    assert [s.reason for s in result.skipped] == ["subject is not the context patient"]
+    mri["subject"] = {"reference": "https://ehr.example.org/fhir/Patient/p"}
+    assert [o.reference for o in recognise_orders(_request([mri]), CATALOGUE).orders] == ["ServiceRequest/x"]
+
+
+def test_selections_missing_from_draft_orders_are_counted() -> None:
+    mri = {"resourceType": "ServiceRequest", "id": "x", "status": "draft", "intent": "order",
+           "code": {"coding": [{"system": CPT, "code": "72148"}]}, "subject": {"reference": "Patient/p"}}
+    result = recognise_orders(_request([mri], ("ServiceRequest/x", "ServiceRequest/not-sent")), CATALOGUE)
+    assert (len(result.orders), result.missing_selections) == (1, 1)

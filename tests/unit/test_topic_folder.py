@@ -48,19 +48,21 @@ def test_the_engine_rates_an_order_under_the_test_topic_without_code_change(tmp_
     response = call(create_app(settings).test_client(), order("neck", "72141"), order("lumbar", "72148"))
     neck = [c for c in response["cards"] if c["source"]["topic"]["code"] == "test-neck-pain-2099-rating"]
     assert [c["summary"] for c in neck] == ["MRI cervical spine without contrast: usually not appropriate (ACR 2/9)"]
-    assert "Variant 1 fits: neurologic red flag: no." in neck[0]["detail"]
+    assert neck[0]["detail"].startswith("Neck pain without a neurologic red flag. Initial imaging. (ACR variant 1).")
+    assert "- neurologic red flag: no" in neck[0]["detail"]
     [swap] = neck[0]["suggestions"]
     assert swap["actions"][0]["resource"]["code"]["coding"][0]["code"] == "72125"  # CT cervical spine
     written = {a["resource"]["id"]: a["resource"]["extension"] for a in response["systemActions"]}
-    assert list(written) == ["neck"]  # the lumbar MRI went to the VCF topic: out of its scope, not rated
+    assert list(written) == ["neck", "lumbar"]  # the lumbar MRI went to the VCF topic: outside its criteria
     assert written["neck"][0]["valueCodeableConcept"]["coding"][0]["code"] == "not-appropriate"
     assert written["neck"][2]["valueUri"] == "https://acsearch.acr.org/list"  # the topic's own criteria
 
 
 def test_without_the_setting_the_test_topic_is_not_loaded(tmp_path: Path) -> None:
     response = call(create_app(load_settings({}, data_dir=str(tmp_path))).test_client(), order("neck", "72141"))
-    assert "systemActions" not in response
     assert all(not c["source"]["topic"]["code"].startswith("test-neck") for c in response["cards"])
+    [written] = response["systemActions"]  # the VCF topic: no fracture, outside its criteria
+    assert written["resource"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "no-criteria-apply"
 
 
 @pytest.mark.parametrize(("file", "change", "message"), [

@@ -9,7 +9,7 @@ The fact vocabulary is documented in docs/architecture.md; the rules in docs/cli
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ from . import therapy as fact_therapy
 from .fracture import fracture_facts
 from .resources import Found, best_confidence, resource_views, sources
 from .rules import FactRules, load_fact_rules
+from .unchecked import Unchecked, unchecked_absences
 
 __all__ = ["ClinicalFacts", "Fact", "FactRules", "extract_facts", "load_fact_rules"]
 
@@ -44,6 +45,7 @@ class ClinicalFacts:
     facts: Mapping[str, Fact]
     missing: tuple[str, ...]  # fact names that could not be determined from the data
     conflicts: tuple[str, ...]  # fact names on which coded data disagree (no guess is made)
+    unchecked: Mapping[str, Unchecked] = field(default_factory=dict)  # absences whose source was not obtained
 
     def value(self, name: str, default: Any = None) -> Any:
         fact = self.facts.get(name)
@@ -82,8 +84,10 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
     if failed:
         found["failed_conservative_care"] = failed
     facts = {name: _fact(name, item) for name, item in found.items()}
+    unchecked = unchecked_absences({n: f.value for n, f in facts.items()}, data, rules.fact_sources)
+    facts = {n: f for n, f in facts.items() if n not in unchecked}
     missing = tuple(n for n in VOCABULARY if n not in facts and n not in conflicts)
-    return ClinicalFacts(facts, missing, tuple(n for n in VOCABULARY if n in conflicts))
+    return ClinicalFacts(facts, missing, tuple(n for n in VOCABULARY if n in conflicts), unchecked)
 
 
 def _fact(name: str, item: Found) -> Fact:

@@ -111,7 +111,8 @@ def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
     found: dict[str, Found] = {}
     conflicts: set[str] = set()
     found["multiple_fractures"] = _multiple(items, data, rules)
-    if not current:
+    if not current:  # none on the problem list or the order: no fracture (unknown if the list was not read)
+        found["fracture"] = Found(False, (), "coded")
         return found, conflicts
     evidence = tuple(i.evidence for i in current)
     found["fracture"] = Found(True, evidence)

@@ -7,15 +7,17 @@ status, so a reviewer can change a threshold without touching code. A malformed 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...datafiles import check_provenance, read_checked
 from ..codes import CodeList, Concept, TextPatterns, build_code_list, build_concept, build_text_patterns
+from .unchecked import FactSource, build_fact_sources
 
 STATUSES = frozenset({"seen", "secondary", "unconfirmed", "design-choice"})
 SHARED_CODES = "clinical/shared/codes.json"
 SHARED_THRESHOLDS = "clinical/shared/thresholds.json"
+SHARED_FACT_SOURCES = "clinical/shared/fact_sources.json"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class FactRules:
     drugs: tuple[Drug, ...]
     thresholds: Mapping[str, Mapping[str, Any]]
     text_screen: TextPatterns  # every concept's and drug's phrases in one pattern (fact_resources.resource_views)
+    fact_sources: Mapping[str, FactSource] = field(default_factory=dict)  # keys feeding each fact
 
     def concept(self, name: str) -> Concept:
         return self.concepts[name]
@@ -65,4 +68,5 @@ def load_fact_rules() -> FactRules:
     screen = build_text_patterns([
         *(p for spec in codes["concepts"].values() for entry in spec.get("text", ()) for p in entry["patterns"]),
         *(p for d in codes["osteoporosis_drugs"]["drugs"] for p in d["text"])])
-    return FactRules(concepts, drugs, thresholds, screen)
+    sources = build_fact_sources(read_criteria_json(SHARED_FACT_SOURCES, "fact-sources"))
+    return FactRules(concepts, drugs, thresholds, screen, sources)

@@ -1,0 +1,56 @@
+"""Missing data is unknown, never "no": an absence is stated only where its source was read.
+
+Each fact lists the prefetch keys that feed it (``clinical/shared/fact_sources.json``). When one of them could
+not be obtained (its origin is ``missing``: a timeout, a server error, a key that could not be fetched) and
+the fact's value is one that means "nothing found" (no red flag, no cancer, no drug on record), the fact is
+withheld: it becomes unknown and is listed as unchecked with what was unavailable. Positive findings stand.
+Safety facts also carry the benign assumption a provisional rating may be computed with (clinical/variants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...fhir.patient_data import PatientData
+
+NO_ASSUMPTION = object()  # a fact a rating may never assume
+
+
+@dataclass(frozen=True)
+class FactSource:
+    keys: tuple[str, ...]
+    absence: tuple[Any, ...]  # values that mean "nothing found"
+    assume: Any = NO_ASSUMPTION  # the benign value a provisional rating assumes (safety facts only)
+    unavailable: str = ""  # what the card says is missing, e.g. "neurologic exam data unavailable"
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    fact: str
+    keys: tuple[str, ...]  # the feeding keys that could not be obtained
+    source: FactSource
+
+
+def build_fact_sources(data: Mapping[str, Any]) -> Mapping[str, FactSource]:
+    return {name: FactSource(tuple(spec["keys"]), tuple(_frozen(v) for v in spec["absence"]),
+                             _frozen(spec["assume"]) if "assume" in spec else NO_ASSUMPTION,
+                             spec.get("unavailable", ""))
+            for name, spec in data["facts"].items()}
+
+
+def unchecked_absences(values: Mapping[str, Any], data: PatientData,
+                       sources: Mapping[str, FactSource]) -> dict[str, Unchecked]:
+    """The facts whose 'nothing found' value rests on data that could not be obtained."""
+    lost = {key for key, origin in data.origin.items() if origin == "missing"}
+    found: dict[str, Unchecked] = {}
+    for name, source in sources.items():
+        missing = tuple(k for k in source.keys if k in lost)
+        if missing and (name not in values or _frozen(values[name]) in source.absence):
+            found[name] = Unchecked(name, missing, source)
+    return found
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list | tuple) else value

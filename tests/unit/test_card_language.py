@@ -1,0 +1,143 @@
+"""Cards are for clinicians: every card of every fixture scenario (both hooks, with and without prefetch, and
+with the safety data unobtainable) is held to plain clinical language and to authoritative sources.
+
+No fact keys, variant ids, "seed", "status", file or section names in any text a clinician reads; every URL
+on a card is https and on a host a hospital would accept as a citation (ACR, PubMed/DOI, CMS, NASS)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from cds_service import create_app
+from cds_service.cli.fixtures import hook_request, list_scenarios, materialise, search
+from cds_service.clinical.facts import VOCABULARY
+from cds_service.settings import load_settings
+from tests.conftest import JsonServer
+
+TODAY = date(2026, 12, 1)
+SERVICES = {"order-select": "spine-order-select", "order-sign": "spine-order-sign"}
+CITATION_HOSTS = {"acsearch.acr.org", "www.acr.org", "pubmed.ncbi.nlm.nih.gov", "doi.org", "www.cms.gov",
+                  "www.spine.org", "north-american-spine-society.foleon.com"}
+INTERNAL = re.compile(
+    r"\b(?:v\d{1,2}|seed|status|section|reference notes|project specification)\b|\.json\b|\w=\w|\bacr-vcf-"
+    r"|\b(?:" + "|".join(n for n in VOCABULARY if "_" in n) + r")\b", re.IGNORECASE)
+SAFETY_KEYS = ("observations",)  # where the neurologic examination lives
+
+
+def clinician_texts(card: dict[str, Any]) -> list[str]:
+    texts = [card["summary"], card.get("detail", ""), card["source"].get("label", "")]
+    texts += [s["label"] for s in card.get("suggestions", ())] + [link["label"] for link in card.get("links", ())]
+    texts += [r["display"] for r in card.get("overrideReasons", ())]
+    # the references in "Data used: Condition/x, ..." are FHIR ids of the record, not our vocabulary
+    return [re.sub(r"Data used: [^\n]*|\]\(https://[^)\s]*\)", "", t) for t in texts]
+
+
+def urls(card: dict[str, Any]) -> list[str]:
+    found = [card["source"].get("url"), *(link["url"] for link in card.get("links", ()))]
+    found += re.findall(r"\]\((https?://[^)\s]+)\)|<(https?://[^>\s]+)>", card.get("detail", ""))
+    flat = [u for item in found for u in (item if isinstance(item, tuple) else (item,)) if u]
+    return flat
+
+
+@pytest.fixture(scope="module")
+def responses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    current: dict[str, Any] = {}
+
+    def answer(path: str) -> tuple[int, Any]:
+        query = unquote(path.split("/fhir/", 1)[1])
+        scenario = current["scenario"]
+        if query.startswith("Patient/"):
+            return 200, next(r for r in scenario.resources if r["resourceType"] == "Patient")
+        return 200, search(scenario.resources, query, scenario.patient_id)
+
+    server = JsonServer(answer)
+    base = server.url("/fhir")
+    settings = load_settings({"CDS_FHIR_ALLOWLIST": base, "CDS_FHIR_TIMEOUT": "5", "CDS_FHIR_BUDGET": "10"},
+                             data_dir=str(tmp_path_factory.mktemp("cards")))
+    client = create_app(settings).test_client()
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        for name in list_scenarios():
+            current["scenario"] = materialise(name, TODAY)
+            for hook, service in SERVICES.items():
+                for mode in ("prefetch", "fetched", "safety-data-unavailable"):
+                    body = hook_request(current["scenario"], hook, with_prefetch=mode != "fetched",
+                                        fhir_server=None if mode == "prefetch" else base)
+                    if mode == "safety-data-unavailable":  # the EHR's own prefetch failed; no server to ask
+                        body.pop("fhirServer", None)
+                        for key in SAFETY_KEYS:
+                            body["prefetch"][key] = {"resourceType": "OperationOutcome", "issue": [
+                                {"severity": "error", "code": "exception"}]}
+                    response = client.post(f"/cds-services/{service}", json=body)
+                    assert response.status_code == 200, (name, hook, mode, response.text)
+                    out[f"{name} {hook} {mode}"] = response.get_json()
+    finally:
+        server.stop()
+    return out
+
+
+def test_every_card_speaks_plain_clinical_language(responses: dict[str, dict[str, Any]]) -> None:
+    problems = [f"{key}: {card['summary']!r}: {match.group(0)!r}"
+                for key, response in responses.items() for card in response["cards"]
+                for text in clinician_texts(card) for match in [INTERNAL.search(text)] if match]
+    assert problems == []
+    assert sum(len(r["cards"]) for r in responses.values()) > 100
+
+
+def test_every_url_on_a_card_is_an_authoritative_https_citation(responses: dict[str, dict[str, Any]]) -> None:
+    bad = sorted({url for response in responses.values() for card in response["cards"] for url in urls(card)
+                  if urlsplit(url).scheme != "https" or urlsplit(url).hostname not in CITATION_HOSTS})
+    assert bad == []
+
+
+def test_summaries_are_short_and_do_not_open_the_detail(responses: dict[str, dict[str, Any]]) -> None:
+    for response in responses.values():
+        for card in response["cards"]:
+            assert len(card["summary"]) < 140
+            assert not card.get("detail", "").startswith(f"**{card['summary']}")
+
+
+def test_no_rating_is_written_when_the_neurologic_data_could_not_be_read(
+        responses: dict[str, dict[str, Any]]) -> None:
+    """The seed patient's kyphoplasty is usually appropriate, but not confidently so without the exam data."""
+    for hook in SERVICES:
+        full = responses[f"seed-worsening-benign-vcf {hook} prefetch"]
+        blind = responses[f"seed-worsening-benign-vcf {hook} safety-data-unavailable"]
+        assert full["cards"][0]["summary"] == "Kyphoplasty, thoracic: usually appropriate (ACR 8/9)"
+        rating = blind["cards"][0]
+        assert rating["summary"] == ("Kyphoplasty, thoracic: usually appropriate (ACR 8/9), provisional "
+                                     "(neurologic exam data unavailable)")
+        assert rating["indicator"] == "warning"
+        written = [a for a in blind.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"]
+        assert written == []  # the order is not marked appropriate on incomplete data
+        assert "neurologic red flag: could not be checked" in rating["detail"]
+
+
+def lumbar_mri_without_fracture() -> dict[str, Any]:
+    """The knee patient (no spine problem on record) with a lumbar MRI instead of the knee MRI."""
+    body = hook_request(materialise("no-spine-problem", TODAY), "order-sign", with_prefetch=True, fhir_server=None)
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]}
+    return body
+
+
+def test_an_order_outside_the_criteria_gets_no_card_only_no_criteria_apply(tmp_path: Path) -> None:
+    client = create_app(load_settings({}, data_dir=str(tmp_path))).test_client()
+    response = client.post("/cds-services/spine-order-sign", json=lumbar_mri_without_fracture()).get_json()
+    assert response["cards"] == []
+    codes = [e["valueCodeableConcept"]["coding"][0]["code"] for a in response["systemActions"]
+             for e in a["resource"]["extension"] if e["url"].endswith("/pama-rating")]
+    assert codes and set(codes) == {"no-criteria-apply"}
+
+
+def test_the_explanation_card_can_be_switched_on_for_testing(tmp_path: Path) -> None:
+    settings = load_settings({"CDS_EXPLAIN_OUT_OF_SCOPE": "true"}, data_dir=str(tmp_path))
+    client = create_app(settings).test_client()
+    cards = client.post("/cds-services/spine-order-sign", json=lumbar_mri_without_fracture()).get_json()["cards"]
+    assert cards and "no current vertebral compression fracture" in cards[0]["detail"]
