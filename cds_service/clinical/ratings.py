@@ -43,7 +43,7 @@ def rate_order(order: DraftOrder, variant: VariantMatch, pack: CriteriaPack) -> 
     if criteria is None:
         raise ValueError(f"pack {pack.id!r} has no variant {variant.variant!r}")
     alternatives = _alternatives(criteria, order)
-    row = criteria.rows.get(order.procedure)
+    row = criteria.row_for(order.procedure, order.region)
     if row is None:
         return Rating(order, variant, "no-criteria-apply", None, None, None, None, None, None, alternatives)
     return Rating(
