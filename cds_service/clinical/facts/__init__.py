@@ -35,6 +35,7 @@ VOCABULARY = (
     "back_pain_onset", "back_pain_duration", "radiculopathy", "myelopathy", "cauda_equina_suspected",
     "prior_lumbar_surgery", "prior_thoracic_surgery", "weight_loss", "infection_suspected", "immunosuppressed",
     "low_velocity_trauma", "elderly", "chronic_steroid_use", "failed_medical_management", "intervention_candidate",
+    "high_risk_trauma", "radiograph_bone_finding",
 )
 
 

@@ -1,5 +1,9 @@
 """Red-flag facts of the back-pain topics: suspicion of cancer or infection, immunosuppression, fracture risk.
 
+Also the two findings that send an order elsewhere or to a "next study" variant: high-risk trauma (the
+mechanism codes of the VCF topic, recent, on the record or the order: ACR routes it to the spinal trauma topic)
+and a spine radiograph report showing bone destruction, fracture or deformity (TBP V6).
+
 ACR names the red flags by what they raise suspicion of (LBP 2021 V6 and V7, TBP 2024 V4 and V5); the code
 lists and phrases behind each are in ``clinical/shared/codes.json`` with their sources. Findings absent from the
 record are False, like the VCF findings. ``elderly`` needs Patient.birthDate: without it the fact is unknown; its
@@ -56,11 +60,22 @@ def risk_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, r
                                              rules.value("trauma_recent_days"))
                                      + reason_hits(orders, "low_velocity_trauma", rules)),
         "chronic_steroid_use": _steroids(conditions, active_meds, now, rules),
+        "high_risk_trauma": _flag(_recent(positives(find(conditions, rules.concept("high_energy_trauma"))), now,
+                                          rules.value("trauma_recent_days"))
+                                  + reason_hits(orders, "high_energy_trauma", rules)),
+        "radiograph_bone_finding": _radiograph(data, rules),
     }
     elderly = _elderly(data.of_type("Patient"), now, rules.value("elderly_age"))
     if elderly is not None:
         found["elderly"] = elderly
     return found
+
+
+def _radiograph(data: PatientData, rules: FactRules) -> Found:
+    """A spine radiograph report that shows bone destruction, a fracture or a deformity (TBP V6)."""
+    reports = positives(find(data.of_type("DiagnosticReport"), rules.concept("spine_radiograph")))
+    shown = positives(find([r.resource for r in reports], rules.concept("radiograph_bone_finding")))
+    return _flag(shown)
 
 
 def _infection(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> Found:
