@@ -32,6 +32,7 @@ from .content import CardInput
 from .escalation import escalation_cards
 from .gap import gap_cards
 from .rating import rating_cards
+from .undecided import undecided_cards
 
 __all__ = ["CardOptions", "build_response", "consult_id"]
 
@@ -51,7 +52,7 @@ def build_response(request: HookRequest, data: PatientData, facts: ClinicalFacts
     without a fracture) get no card.
     """
     inp = CardInput(request, data, facts, tuple(ratings), tuple(topics), catalogue)
-    cards = [*escalation_cards(inp), *rating_cards(inp), *gap_cards(inp), *beyond_cards(inp)]
+    cards = [*escalation_cards(inp), *rating_cards(inp), *undecided_cards(inp), *gap_cards(inp), *beyond_cards(inp)]
     response: dict[str, Any] = {"cards": sorted(cards, key=lambda c: _RANK[c["indicator"]])}
     actions = system_actions(inp)
     if actions:

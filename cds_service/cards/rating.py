@@ -31,6 +31,7 @@ from .content import (
     shorten,
     topic,
 )
+from .undecided import possible_lines, remove_suggestion
 
 
 def rating_cards(inp: CardInput) -> list[dict[str, Any]]:
@@ -62,6 +63,7 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
                  source=_pack_source(pack), links=_links(pack),
                  override=text["override_reasons"] if category["indicator"] == "warning" else ())
     suggestion = _swap(inp, rating) if rating.category != "usually-appropriate" else None
+    suggestion = remove_suggestion(inp, rating) or suggestion
     if suggestion:
         built["suggestions"] = [suggestion]
         built["selectionBehavior"] = "any"
@@ -156,6 +158,7 @@ def _evidence(inp: CardInput, rating: Rating) -> list[str]:
 def _why(inp: CardInput, rating: Rating) -> list[str]:
     match, lines = rating.variant, []
     lines.append(f"Why this variant: {explain(match, inp.topic_of(rating))}")
+    lines += possible_lines(inp, rating)
     if match.decided_by:
         lines.append("Decided by:\n" + "\n".join(fact_line(inp.facts, name) for name in match.decided_by))
     if match.missing:
