@@ -13,9 +13,9 @@ the cards put them into words. The decision is the topic's data (rules.json):
 
 Honest when one unknown fact decides (packs whose rules say ``"undecided": "compare-ratings"``): blocked
 variants are settled per order by ``settle_for_order``. The candidates are the blocked variants and the variant
-that fits next; if every candidate rates the order's procedure the same, the order is rated under the one that
-fits, with the candidates named (``possible``); if they disagree (or none fits after the blocked ones), the
-outcome is "undecided" and the cards say what would decide it and what each answer gives, never a rating.
+that fits next; if every candidate rates the order's procedure the same, the order is rated (under the one that
+fits, else the last candidate), with the candidates named (``possible``); if they disagree, the outcome is
+"undecided" and the cards say what would decide it and what each answer gives, never a rating.
 """
 
 from __future__ import annotations
@@ -107,9 +107,10 @@ def settle_for_order(match: VariantMatch, procedure: str, region: str | None, to
     candidates = (*match.blocked, *((match.next_fit,) if match.next_fit else ()))
     rows = [topic.pack.variants[v].row_for(procedure, region) for v in candidates]
     ratings = {(row.category, row.score) if row else None for row in rows}
-    if match.next_fit and len(ratings) == 1 and None not in ratings:
-        return replace(match, variant=match.next_fit, title=topic.rules.variants[match.next_fit].title,
-                       outcome="matched", reasons=match.next_reasons, possible=candidates)
+    if len(ratings) == 1 and None not in ratings:  # the variant shown: the one that fits, else the last candidate
+        shown = match.next_fit or candidates[-1]
+        return replace(match, variant=shown, title=topic.rules.variants[shown].title, outcome="matched",
+                       reasons=match.next_reasons, possible=candidates)
     return replace(match, outcome="undecided", possible=candidates)
 
 
