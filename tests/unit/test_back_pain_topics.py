@@ -120,7 +120,8 @@ TBP_RATINGS = {
 
 @pytest.mark.parametrize(("variant", "procedure"), [(v, p) for v, rows in LBP_RATINGS.items() for p in rows])
 def test_every_lbp_variant_is_reached_with_the_reference_ratings(variant: str, procedure: str) -> None:
-    assert answer(LBP_CASES[variant], procedure, "lumbar") == ("low-back-pain", variant, LBP_RATINGS[variant][procedure])
+    expected = ("low-back-pain", variant, LBP_RATINGS[variant][procedure])
+    assert answer(LBP_CASES[variant], procedure, "lumbar") == expected
 
 
 @pytest.mark.parametrize(("variant", "procedure"), [(v, p) for v, rows in TBP_RATINGS.items() for p in rows])
