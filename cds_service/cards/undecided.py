@@ -3,7 +3,8 @@
 Undecided (``Rating.status == "undecided"``, see ``clinical/variants.settle_for_order``): the possible variants
 rate the order differently, so no rating is given or written onto the order. One card per order says what
 would decide it and what each answer gives, in the topic's words (``variant_if`` in its cards.json), the
-variant that fits if the unknown facts turn out absent last ("Otherwise"). When all possible variants rate the
+variant that applies if the unknown facts turn out absent last ("Otherwise": the variant that fits next, or a
+last candidate that ``variant_if.otherwise`` marks as the complement of the others). When all possible variants rate the
 order alike, the rating card names them (``possible_lines``).
 
 Remove: a usually-not-appropriate order in the variants a topic lists under ``remove`` (LBP 1-2, TBP 1: no
@@ -30,14 +31,17 @@ def _undecided(inp: CardInput, rating: Rating) -> dict[str, Any]:
     wording = active.text.get("variant_if", {})
     lines = [text["text"]]
     answers = []
+    # The variant that applies when the blocked ones do not: the one that fits next, else a last candidate the
+    # topic marks as the complement of the others (LBP V2 is "not V3"), else none.
+    otherwise = match.next_fit or (match.possible[-1] if match.possible[-1] in wording.get("otherwise", ()) else None)
     for vid in match.possible:
         row = pack.variants[vid].row_for(order.procedure, order.region)
         answer = (f"{CATEGORIES[row.category]['display']} ({row.score})" if row and row.score is not None
                   else CATEGORIES[row.category]["display"] if row else text["not_rated"])
-        lead = text["otherwise"] if vid == match.next_fit else wording.get(vid, text["if_variant"].format(
+        lead = text["otherwise"] if vid == otherwise else wording.get(vid, text["if_variant"].format(
             number=pack.variants[vid].number))
         answers.append(f"- {lead}: {answer} (ACR variant {pack.variants[vid].number}).")
-    if not match.next_fit:
+    if not otherwise:
         answers.append(f"- {text['otherwise']}: {text['no_variant']}")
     lines.append("\n".join(answers))
     if match.missing:

@@ -73,3 +73,35 @@ def test_back_pain_scenario(client: Any, name: str) -> None:
 def test_fixture_files_exist() -> None:
     folder = Path(__file__).resolve().parents[2] / "fhir_fixtures"
     assert all((folder / f"{name}.scenario.json").is_file() for name in EXPECTED)
+
+
+def _without(body: dict[str, Any], *suffixes: str) -> dict[str, Any]:
+    for value in body["prefetch"].values():
+        if value and value.get("resourceType") == "Bundle":
+            value["entry"] = [e for e in value.get("entry", []) if not e["resource"]["id"].endswith(suffixes)]
+    return body
+
+
+def test_an_unknown_fact_that_decides_the_rating_gives_one_card_and_no_rating(client: Any) -> None:
+    """4 months of low back pain and nothing about treatment or surgery: V3 (MRI 9) or V2 (MRI 1)."""
+    body = _without(hook_request(materialise("lbp-v3-failed-management-candidate", TODAY), "order-select",
+                                 with_prefetch=True, fhir_server=None), "-radic", "-pt-eval")
+    payload = client.post("/cds-services/spine-order-select", json=body).get_json()
+    [undecided] = [c for c in payload["cards"] if c["source"]["topic"]["code"] == "acr-low-back-pain-2021-undecided"]
+    assert ("- If 6 weeks of medical management have failed and surgery or an intervention is considered: "
+            "usually appropriate (9) (ACR variant 3).\n- Otherwise: usually not appropriate (1) (ACR variant 2).") \
+        in undecided["detail"]
+    assert not [c for c in payload["cards"] if c["source"]["topic"]["code"].endswith("-rating")]
+    assert "systemActions" not in payload  # no rating written onto the order
+
+
+def test_when_every_possible_variant_rates_the_order_alike_it_is_rated_and_the_variants_named(client: Any) -> None:
+    body = _without(hook_request(materialise("lbp-v3-failed-management-candidate", TODAY), "order-select",
+                                 with_prefetch=True, fhir_server=None), "-radic", "-pt-eval")
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72132"}],
+                     "text": "CT lumbar spine with contrast"}  # rated 1 in both V3 and V2
+    payload = client.post("/cds-services/spine-order-select", json=body).get_json()
+    [rated] = [c for c in payload["cards"] if c["source"]["topic"]["code"] == "acr-low-back-pain-2021-rating"]
+    assert "(ACR 1/9)" in rated["summary"]
+    assert "The record leaves ACR variants 3, 2 possible; each rates this order the same" in rated["detail"]
