@@ -32,6 +32,7 @@ from .content import CardInput
 from .escalation import escalation_cards
 from .gap import gap_cards
 from .rating import rating_cards
+from .undecided import undecided_cards
 
 __all__ = ["CardOptions", "build_response", "consult_id"]
 
@@ -56,7 +57,7 @@ def build_response(request: HookRequest, data: PatientData, facts: ClinicalFacts
     spine_only = tuple(o for o in unrouted if not o.requires_fracture_context)
     inp = CardInput(request, data, facts, tuple(ratings), tuple(topics), catalogue, spine_only,
                     options.explain_out_of_scope)
-    cards = [*escalation_cards(inp), *rating_cards(inp), *gap_cards(inp), *beyond_cards(inp)]
+    cards = [*escalation_cards(inp), *rating_cards(inp), *undecided_cards(inp), *gap_cards(inp), *beyond_cards(inp)]
     response: dict[str, Any] = {"cards": sorted(cards, key=lambda c: _RANK[c["indicator"]])}
     actions = system_actions(inp)
     if actions:

@@ -32,6 +32,7 @@ from .content import (
     shorten,
     topic,
 )
+from .undecided import possible_lines, remove_suggestion
 
 
 def rating_cards(inp: CardInput) -> list[dict[str, Any]]:
@@ -67,6 +68,7 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
                  source=_pack_source(pack), links=_links(pack),
                  override=text["override_reasons"] if indicator == "warning" else ())
     suggestion = _swap(inp, rating) if rating.category != "usually-appropriate" and not provisional else None
+    suggestion = remove_suggestion(inp, rating) or suggestion
     if suggestion:
         built["suggestions"] = [suggestion]
         built["selectionBehavior"] = "any"
@@ -124,7 +126,7 @@ def scenario_words(active: Topic, variant_id: str) -> str:
 
 def _deciding(inp: CardInput, rating: Rating) -> list[str]:
     match = rating.variant
-    lines = []
+    lines = possible_lines(inp, rating)
     if match.decided_by:
         lines.append("**Deciding findings**\n" + "\n".join(fact_line(inp.facts, name) for name in match.decided_by))
     if match.also_fits:

@@ -2,14 +2,14 @@
 
 A pack is data: variants x procedure rows (category, 1-9 score, evidence, radiation level, comment), each
 row with its source and status. Every pack must pass ``pack.schema.json`` plus the consistency checks below
-(ids match numbers, one row per procedure, scores inside their category's band); a pack that fails raises
+(ids match numbers, one row per procedure and region, scores inside their category's band); a pack that fails raises
 ``InvalidPack``, so a bad file stops start-up instead of producing wrong ratings. Loaded packs are frozen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
 from typing import Any
@@ -50,6 +50,7 @@ class ProcedureRow:
     status: str  # seen | secondary | unconfirmed
     orderable: bool  # False for "medical management": context only, never a draft order
     kind: str | None = None  # imaging | treatment; always set in loaded packs (2018 V1 mixes both)
+    region: str | None = None  # the area the row is for, where the ACR names one (e.g. "whole-body")
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,17 @@ class Variant:
     title: str  # exact ACR title
     kind: str  # imaging | treatment | mixed (2018 V1 has both kinds of rows)
     source: Mapping[str, Any]
-    rows: Mapping[str, ProcedureRow]  # by procedure key, in source order
+    rows: Mapping[str, ProcedureRow]  # by procedure key, in source order (the first row of a procedure)
     status: str = "unconfirmed"  # provenance of the title; loaded packs always set it
+    regional: Mapping[tuple[str, str | None], ProcedureRow] = field(default_factory=dict)  # (procedure, region) -> row
+
+    def row_for(self, procedure: str, region: str | None) -> ProcedureRow | None:
+        """The row rating ``procedure`` for an order in ``region``: a procedure with one row has that row;
+        with several (one per region), the row of the order's region, else the row without a region."""
+        matching = [row for (key, _), row in self.regional.items() if key == procedure]
+        if len(matching) <= 1:
+            return matching[0] if matching else None
+        return self.regional.get((procedure, region)) or self.regional.get((procedure, None))
 
 
 @dataclass(frozen=True)
@@ -107,21 +117,25 @@ def _variant(pack: str, vid: str, raw: Mapping[str, Any], bands: Mapping[str, tu
     if raw["number"] != int(vid[1:]):
         raise InvalidPack(f"{where}.number: {raw['number']} does not match the id")
     rows: dict[str, ProcedureRow] = {}
+    regional: dict[tuple[str, str | None], ProcedureRow] = {}
     for index, row in enumerate(raw["rows"]):
-        if row["procedure"] in rows:
-            raise InvalidPack(f"{where}.rows.{index}: procedure {row['procedure']!r} is listed twice")
+        key = (row["procedure"], row.get("region"))
+        if key in regional:
+            raise InvalidPack(f"{where}.rows.{index}: procedure {row['procedure']!r} is listed twice"
+                              + (f" for region {key[1]!r}" if key[1] else ""))
         band = bands.get(row["category"])
         if band and row["score"] is not None and not band[0] <= row["score"] <= band[1]:
             raise InvalidPack(f"{where}.rows.{index}.score: {row['score']} is outside the {row['category']} "
                               f"band {band[0]}-{band[1]}")
-        rows[row["procedure"]] = ProcedureRow(
+        regional[key] = ProcedureRow(
             procedure=row["procedure"], name=row["name"], category=row["category"], score=row["score"],
             disagreement=row["disagreement"], strength_of_evidence=row["strength_of_evidence"],
             radiation_level=row["radiation_level"], comment=row["comment"], source=row["source"],
-            status=row["status"], orderable=row["orderable"], kind=row["kind"],
+            status=row["status"], orderable=row["orderable"], kind=row["kind"], region=key[1],
         )
+        rows.setdefault(row["procedure"], regional[key])
     return Variant(id=vid, number=raw["number"], title=raw["title"], kind=raw["kind"], source=raw["source"],
-                   rows=MappingProxyType(rows), status=raw["status"])
+                   rows=MappingProxyType(rows), status=raw["status"], regional=MappingProxyType(regional))
 
 
 TOPICS = "clinical/topics"

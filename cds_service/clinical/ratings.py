@@ -16,7 +16,7 @@ from .packs import CriteriaPack, ProcedureRow, Variant
 from .variants import VariantMatch
 
 Category = Literal["usually-appropriate", "may-be-appropriate", "usually-not-appropriate"]
-Status = Literal["rated", "no-criteria-apply", "no-variant"]
+Status = Literal["rated", "no-criteria-apply", "no-variant", "undecided"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,13 @@ def rate_order(order: DraftOrder, variant: VariantMatch, pack: CriteriaPack) -> 
     if variant.pack != pack.id:
         raise ValueError(f"variant match is for pack {variant.pack!r}, but the active pack is {pack.id!r}")
     if variant.variant is None:
-        return Rating(order, variant, "no-variant", None, None, None, None, None, None, ())
+        status: Status = "undecided" if variant.outcome == "undecided" else "no-variant"
+        return Rating(order, variant, status, None, None, None, None, None, None, ())
     criteria = pack.variants.get(variant.variant)
     if criteria is None:
         raise ValueError(f"pack {pack.id!r} has no variant {variant.variant!r}")
     alternatives = _alternatives(criteria, order)
-    row = criteria.rows.get(order.procedure)
+    row = criteria.row_for(order.procedure, order.region)
     if row is None:
         return Rating(order, variant, "no-criteria-apply", None, None, None, None, None, None, alternatives)
     return Rating(

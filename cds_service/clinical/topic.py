@@ -56,6 +56,7 @@ class PackRules:
     precedence: Mapping[tuple[str, str], str]  # (winner, other) -> why
     none: tuple[tuple[Condition, str], ...]  # why no variant fits: (condition, reason code), first match wins
     describe_when_none: tuple[str, ...]  # facts shown when no variant fits
+    compare_when_blocked: bool = False  # "undecided": "compare-ratings": blocked variants are settled per order
 
 
 @dataclass(frozen=True)
@@ -179,4 +180,4 @@ def _pack_rules(spec: Mapping[str, Any], pack: CriteriaPack, where: str) -> Pack
     precedence = {(p["winner"], p["over"]): p["why"] for p in spec.get("precedence", ())}
     none = tuple((n["when"], n["reason"]) for n in spec.get("none", ()))
     return PackRules(MappingProxyType(order), MappingProxyType(variants), MappingProxyType(precedence), none,
-                     tuple(spec.get("describe_when_none", ())))
+                     tuple(spec.get("describe_when_none", ())), spec.get("undecided") == "compare-ratings")

@@ -10,6 +10,12 @@ the cards put them into words. The decision is the topic's data (rules.json):
    ones after it: the answer is then "insufficient data" with the missing facts, never a guess at a later
    variant. The first variant that fits wins; a later one that also fits is reported with the precedence.
 3. no variant fits: the first ``none`` reason that holds, else the facts listed under ``describe_when_none``.
+
+Honest when one unknown fact decides (packs whose rules say ``"undecided": "compare-ratings"``): blocked
+variants are settled per order by ``settle_for_order``. The candidates are the blocked variants and the variant
+that fits next; if every candidate rates the order's procedure the same, the order is rated (under the one that
+fits, else the last candidate), with the candidates named (``possible``); if they disagree, the outcome is
+"undecided" and the cards say what would decide it and what each answer gives, never a rating.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from .facts import ClinicalFacts, Fact
 from .facts.unchecked import NO_ASSUMPTION
 from .topic import Topic
 
-MatchOutcome = Literal["matched", "out-of-scope", "insufficient-data", "no-variant"]
+MatchOutcome = Literal["matched", "out-of-scope", "insufficient-data", "no-variant", "undecided"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class VariantMatch:
     blocked: tuple[str, ...] = ()  # variants that could be neither confirmed nor excluded
     also_fits: tuple[str, str] | None = None  # (another variant that fits, why this one takes precedence)
     provisional: tuple[str, ...] = ()  # safety facts that could not be checked and were assumed benign
+    next_fit: str | None = None  # blocked: the first later variant that fits (what applies if the blocked ones do not)
+    next_reasons: tuple[Reason, ...] = ()  # the facts that make ``next_fit`` fit
+    compare: bool = False  # the pack settles blocked variants per order (``settle_for_order``)
+    possible: tuple[str, ...] = ()  # settled: every variant the record leaves possible (all rate the order alike)
 
 
     @property
@@ -85,6 +95,7 @@ def _classify(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMatch:
     if not order:
         return VariantMatch(**base, outcome="no-variant", reason="no-kind-variants")
     blocked: list[tuple[str, Outcome]] = []
+    fallback: tuple[str, Outcome] | None = None
     for position, vid in enumerate(order):
         result = check(rules.variants[vid].when, subject)
         if result.verdict is None:
@@ -94,16 +105,34 @@ def _classify(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMatch:
                                 reasons=_reasons(facts, result), also_fits=_also_fits(topic, vid, order[position + 1:],
                                                                                       subject))
         elif result.verdict:
+            fallback = (vid, result)
             break
     if blocked:
         missing = tuple(dict.fromkeys(name for _, r in blocked for name in r.unknown))
-        return VariantMatch(**base, outcome="insufficient-data", missing=missing, blocked=tuple(v for v, _ in blocked))
+        return VariantMatch(**base, outcome="insufficient-data", missing=missing, blocked=tuple(v for v, _ in blocked),
+                            next_fit=fallback[0] if fallback else None,
+                            next_reasons=_reasons(facts, fallback[1]) if fallback else (),
+                            compare=rules.compare_when_blocked)
     for condition, reason in rules.none:
         result = check(condition, subject)
         if result.verdict:
             return VariantMatch(**base, outcome="no-variant", reason=reason, reasons=_reasons(facts, result))
     described = tuple(Reason(n, facts.value(n)) for n in rules.describe_when_none if n in facts.facts)
     return VariantMatch(**base, outcome="no-variant", reason="no-variant-fits", reasons=described)
+
+
+def settle_for_order(match: VariantMatch, procedure: str, region: str | None, topic: Topic) -> VariantMatch:
+    """For one order: rate under the variant that fits when every candidate rates it alike, else "undecided"."""
+    if match.outcome != "insufficient-data" or not match.compare or not match.blocked:
+        return match
+    candidates = (*match.blocked, *((match.next_fit,) if match.next_fit else ()))
+    rows = [topic.pack.variants[v].row_for(procedure, region) for v in candidates]
+    ratings = {(row.category, row.score) if row else None for row in rows}
+    if len(ratings) == 1 and None not in ratings:  # the variant shown: the one that fits, else the last candidate
+        shown = match.next_fit or candidates[-1]
+        return replace(match, variant=shown, title=topic.rules.variants[shown].title, outcome="matched",
+                       reasons=match.next_reasons, possible=candidates)
+    return replace(match, outcome="undecided", possible=candidates)
 
 
 def _reasons(facts: ClinicalFacts, result: Outcome) -> tuple[Reason, ...]:

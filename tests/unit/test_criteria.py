@@ -14,8 +14,9 @@ def _raw(name: str) -> dict:
     return read_json(f"clinical/topics/vcf/{name}.json")
 
 
-def test_available_packs_are_the_two_acr_revisions():
-    assert available_packs() == ("acr-vcf-2018", "acr-vcf-2022")
+def test_available_packs_are_the_shipped_acr_revisions():
+    assert available_packs() == ("acr-low-back-pain-2021", "acr-thoracic-back-pain-2024", "acr-vcf-2018",
+                                 "acr-vcf-2022")
 
 
 def test_unknown_pack_names_the_valid_ones():

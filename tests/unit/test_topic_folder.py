@@ -39,7 +39,9 @@ def call(client: Any, *orders: dict[str, Any]) -> dict[str, Any]:
 def test_the_extra_folder_adds_a_topic_asked_in_its_rank() -> None:
     topics = load_topics("", str(TOPICS_DIR))
     assert [(t.id, t.pack.id, t.rank) for t in topics] == [("test-neck-pain", "test-neck-pain-2099", 5),
-                                                          ("vcf", "acr-vcf-2022", 10)]
+                                                          ("vcf", "acr-vcf-2022", 10),
+                                                          ("low-back-pain", "acr-low-back-pain-2021", 30),
+                                                          ("thoracic-back-pain", "acr-thoracic-back-pain-2024", 31)]
     assert topics[0].facts_read() == ("neuro_red_flag",)
 
 

@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
+from . import back_pain as fact_back_pain
 from . import findings as fact_findings
+from . import management as fact_management
+from . import risk_factors as fact_risk
 from . import therapy as fact_therapy
 from .fracture import fracture_facts
 from .resources import Found, best_confidence, resource_views, sources
@@ -29,6 +32,11 @@ VOCABULARY = (
     "pain_trend", "pain_latest", "deformity", "pulmonary_dysfunction", "marrow_edema", "neuro_red_flag",
     "retropulsion", "malignancy", "contraindications", "prior_augmentation_or_surgery", "multiple_fractures",
     "osteoporosis", "osteoporosis_therapy", "failed_conservative_care", "high_energy_trauma",
+    # back-pain topics (LBP 2021, TBP 2024)
+    "back_pain_onset", "back_pain_duration", "radiculopathy", "myelopathy", "cauda_equina_suspected",
+    "prior_lumbar_surgery", "prior_thoracic_surgery", "weight_loss", "infection_suspected", "immunosuppressed",
+    "low_velocity_trauma", "elderly", "chronic_steroid_use", "failed_medical_management", "intervention_candidate",
+    "high_risk_trauma", "radiograph_bone_finding",
 )
 
 
@@ -83,6 +91,12 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
     failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)
     if failed:
         found["failed_conservative_care"] = failed
+    found.update(fact_back_pain.episode_facts(data, orders, now, rules))
+    found.update(fact_back_pain.neuro_facts(data, orders, now, rules))
+    found.update(fact_risk.risk_facts(data, orders, now, rules))
+    found.update(fact_management.surgery_facts(data, rules))
+    onset = found.get("back_pain_onset")
+    found.update(fact_management.management_facts(data, orders, now, rules, onset.value if onset else None))
     facts = {name: _fact(name, item) for name, item in found.items()}
     unchecked = unchecked_absences({n: f.value for n, f in facts.items()}, data, rules.fact_sources)
     facts = {n: f for n, f in facts.items() if n not in unchecked}

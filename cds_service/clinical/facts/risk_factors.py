@@ -1,0 +1,123 @@
+"""Red-flag facts of the back-pain topics: suspicion of cancer or infection, immunosuppression, fracture risk.
+
+Also the two findings that send an order elsewhere or to a "next study" variant: high-risk trauma (the
+mechanism codes of the VCF topic, recent, on the record or the order: ACR routes it to the spinal trauma topic)
+and a spine radiograph report showing bone destruction, fracture or deformity (TBP V6).
+
+ACR names the red flags by what they raise suspicion of (LBP 2021 V6 and V7, TBP 2024 V4 and V5); the code
+lists and phrases behind each are in ``clinical/shared/codes.json`` with their sources. Findings absent from the
+record are False, like the VCF findings. ``elderly`` needs Patient.birthDate: without it the fact is unknown; its
+age threshold (``elderly_age``) is unconfirmed for the current criteria and settable in thresholds.json.
+Chronic steroid use is the long-term-use code, or a systemic glucocorticoid order active for at least
+``chronic_steroid_days`` (inhaled, topical and joint injections do not count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from ...fhir.patient_data import PatientData
+from ..orders import DraftOrder
+from .back_pain import reason_hits
+from .resources import (
+    Evidence,
+    Found,
+    current_conditions,
+    days_before,
+    find,
+    onset_date,
+    parse_date,
+    positives,
+    reference,
+    searchable,
+    view,
+)
+from .rules import FactRules
+
+_ACTIVE = frozenset({"active", "on-hold", "intended"})
+
+
+def _flag(hits: Sequence[Evidence]) -> Found:
+    return Found(True, tuple(hits)) if hits else Found(False, (), "coded")
+
+
+def _recent(hits: Sequence[Evidence], now: datetime, limit: int) -> list[Evidence]:
+    return [h for h in hits if (age := days_before(now, onset_date(h.resource))) is not None and age <= limit]
+
+
+def risk_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> dict[str, Found]:
+    conditions = current_conditions(data)
+    medications = [*data.of_type("MedicationRequest"), *data.of_type("MedicationStatement")]
+    active_meds = [m for m in medications if str(m.get("status", "")).lower() in _ACTIVE]
+    found = {
+        "weight_loss": _flag(positives(find([*conditions, *data.of_type("Observation")], rules.concept("weight_loss")))
+                             + reason_hits(orders, "weight_loss", rules)),
+        "immunosuppressed": _flag(positives(find([*conditions, *active_meds], rules.concept("immunosuppression")))),
+        "infection_suspected": _infection(data, orders, now, rules),
+        "low_velocity_trauma": _flag(_recent(positives(find(conditions, rules.concept("low_velocity_trauma"))), now,
+                                             rules.value("trauma_recent_days"))
+                                     + reason_hits(orders, "low_velocity_trauma", rules)),
+        "chronic_steroid_use": _steroids(conditions, active_meds, now, rules),
+        "high_risk_trauma": _flag(_recent(positives(find(conditions, rules.concept("high_energy_trauma"))), now,
+                                          rules.value("trauma_recent_days"))
+                                  + reason_hits(orders, "high_energy_trauma", rules)),
+        "radiograph_bone_finding": _radiograph(data, rules),
+    }
+    elderly = _elderly(data.of_type("Patient"), now, rules.value("elderly_age"))
+    if elderly is not None:
+        found["elderly"] = elderly
+    return found
+
+
+def _radiograph(data: PatientData, rules: FactRules) -> Found:
+    """A spine radiograph report that shows bone destruction, a fracture or a deformity (TBP V6)."""
+    reports = positives(find(data.of_type("DiagnosticReport"), rules.concept("spine_radiograph")))
+    shown = positives(find([r.resource for r in reports], rules.concept("radiograph_bone_finding")))
+    return _flag(shown)
+
+
+def _infection(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> Found:
+    """Fever, endocarditis, IV drug use, spine infection codes; or a spine procedure within the recent window."""
+    hits = positives(find(current_conditions(data), rules.concept("infection_risk")))
+    hits += reason_hits(orders, "infection_risk", rules)
+    procedures = [p for p in data.of_type("Procedure") if str(p.get("status", "completed")).lower() == "completed"]
+    limit = rules.value("recent_spinal_procedure_days")
+    for concept in ("spinal_procedure", "spine_surgery", "prior_augmentation_or_surgery"):
+        hits += _recent(positives(find(procedures, rules.concept(concept))), now, limit)
+    return _flag(list({id(h.resource): h for h in hits}.values()))
+
+
+def _steroids(conditions: Sequence[Mapping[str, Any]], meds: Sequence[Mapping[str, Any]], now: datetime,
+              rules: FactRules) -> Found:
+    hits = positives(find(conditions, rules.concept("chronic_steroid")))
+    drug, local = rules.concept("systemic_glucocorticoid"), rules.concept("topical_or_inhaled")
+    limit = rules.value("chronic_steroid_days")
+    for med in meds:
+        seen = view(med)
+        code = drug.codes.any_match_keys(seen.keys)
+        texts = searchable(seen)
+        named = code or any(drug.text.search(t) == "positive" for t in texts)
+        if not named or any(local.text.search(t) == "positive" for t in texts):
+            continue
+        started = _started(med)
+        if started is not None and (now.date() - started).days >= limit:
+            hits.append(Evidence(med, reference(med), "coded" if code else "text", code, "positive"))
+    return _flag(hits)
+
+
+def _started(med: Mapping[str, Any]) -> date | None:
+    period = med.get("effectivePeriod")
+    start = parse_date(period.get("start")) if isinstance(period, Mapping) else None
+    return start or onset_date(med)
+
+
+def _elderly(patients: Sequence[Mapping[str, Any]], now: datetime, threshold: int) -> Found | None:
+    born = next((parse_date(p.get("birthDate")) for p in patients if parse_date(p.get("birthDate"))), None)
+    if born is None:
+        return None
+    today = now.date()
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    patient = next(p for p in patients if parse_date(p.get("birthDate")) == born)
+    return Found(age >= threshold, (Evidence(patient, reference(patient), "coded", None, "positive"),))
