@@ -38,7 +38,18 @@ from .undecided import possible_lines, remove_suggestion
 def rating_cards(inp: CardInput) -> list[dict[str, Any]]:
     cards = [_rated(inp, r) if r.status == "rated" else _no_criteria(inp, r)
              for r in inp.ratings if r.status in ("rated", "no-criteria-apply")]
-    return cards + _no_variant(inp)
+    return cards + _no_variant(inp) + _unrouted(inp)
+
+
+def _unrouted(inp: CardInput) -> list[dict[str, Any]]:
+    """Orders no topic covers: silent by default; one explanation card while CDS_EXPLAIN_OUT_OF_SCOPE is on."""
+    if not inp.unrouted or not inp.explain_out_of_scope:
+        return []
+    text = CARDS["cards"]["unrouted"]
+    return [card(inp, "unrouted", list(inp.unrouted), indicator="info",
+                 summary=text["summary"].format(orders=order_names(inp.unrouted)), detail=text["text"],
+                 topic=topic(text["topic"], text["display"]),
+                 source={"label": "ACR Appropriateness Criteria", "url": "https://acsearch.acr.org/list"})]
 
 
 def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from tests.conftest import JsonServer
 
 TODAY = date(2026, 12, 1)
 SERVICES = {"order-select": "spine-order-select", "order-sign": "spine-order-sign"}
-CITATION_HOSTS = {"acsearch.acr.org", "www.acr.org", "pubmed.ncbi.nlm.nih.gov", "doi.org", "www.cms.gov",
-                  "www.spine.org", "north-american-spine-society.foleon.com"}
+CITATION_HOSTS = {"acsearch.acr.org", "gravitas.acr.org", "www.acr.org", "pubmed.ncbi.nlm.nih.gov", "doi.org",
+                  "www.cms.gov", "www.spine.org", "north-american-spine-society.foleon.com"}
 INTERNAL = re.compile(
     r"\b(?:v\d{1,2}|seed|status|section|reference notes|project specification)\b|\.json\b|\w=\w|\bacr-vcf-"
     r"|\b(?:" + "|".join(n for n in VOCABULARY if "_" in n) + r")\b", re.IGNORECASE)
@@ -119,17 +119,17 @@ def test_no_rating_is_written_when_the_neurologic_data_could_not_be_read(
         assert "neurologic red flag: could not be checked" in rating["detail"]
 
 
-def lumbar_mri_without_fracture() -> dict[str, Any]:
-    """The knee patient (no spine problem on record) with a lumbar MRI instead of the knee MRI."""
+def cervical_mri_without_fracture() -> dict[str, Any]:
+    """The knee patient (no spine problem on record) with a cervical MRI: no built topic covers it."""
     body = hook_request(materialise("no-spine-problem", TODAY), "order-sign", with_prefetch=True, fhir_server=None)
     order = body["context"]["draftOrders"]["entry"][0]["resource"]
-    order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]}
+    order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72141"}]}
     return body
 
 
 def test_an_order_outside_the_criteria_gets_no_card_only_no_criteria_apply(tmp_path: Path) -> None:
     client = create_app(load_settings({}, data_dir=str(tmp_path))).test_client()
-    response = client.post("/cds-services/spine-order-sign", json=lumbar_mri_without_fracture()).get_json()
+    response = client.post("/cds-services/spine-order-sign", json=cervical_mri_without_fracture()).get_json()
     assert response["cards"] == []
     codes = [e["valueCodeableConcept"]["coding"][0]["code"] for a in response["systemActions"]
              for e in a["resource"]["extension"] if e["url"].endswith("/pama-rating")]
@@ -139,5 +139,6 @@ def test_an_order_outside_the_criteria_gets_no_card_only_no_criteria_apply(tmp_p
 def test_the_explanation_card_can_be_switched_on_for_testing(tmp_path: Path) -> None:
     settings = load_settings({"CDS_EXPLAIN_OUT_OF_SCOPE": "true"}, data_dir=str(tmp_path))
     client = create_app(settings).test_client()
-    cards = client.post("/cds-services/spine-order-sign", json=lumbar_mri_without_fracture()).get_json()["cards"]
-    assert cards and "no current vertebral compression fracture" in cards[0]["detail"]
+    cards = client.post("/cds-services/spine-order-sign", json=cervical_mri_without_fracture()).get_json()["cards"]
+    assert [c["summary"] for c in cards] == [
+        "MRI cervical spine without contrast: no ACR criteria in this service apply"]
