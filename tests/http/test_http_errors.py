@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import load_external
+from tests.helpers import load_external
 
 pytestmark = pytest.mark.slow
 

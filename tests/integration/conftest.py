@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,15 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, free_port
+
 FHIR_VENV = REPO / ".venv-fhir"
 START_LIMIT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _sekmet_settings(directory: Path, port: int) -> Path:
@@ -53,7 +47,7 @@ def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not uvicorn.exists():
         pytest.fail(f"{uvicorn} is missing: run `make test` (it creates .venv-fhir with sekmet-fhir)")
     directory = tmp_path_factory.mktemp("sekmet")
-    port = _free_port()
+    port = free_port()
     log = (directory / "sekmet.log").open("wb")
     process = subprocess.Popen(
         [str(uvicorn), "sekmet.main:app_factory", "--factory", "--host", "127.0.0.1", "--port", str(port),

