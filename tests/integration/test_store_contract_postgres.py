@@ -19,6 +19,7 @@ from tests.unit.test_store import (  # noqa: F401  (pytest collects imported tes
     test_spec_and_sandbox_feedback_keep_codes_and_never_the_comment,
     test_the_same_feedback_is_stored_once,
     test_threads_posting_the_same_feedback_store_it_once,
+    test_unknown_cards_are_those_no_audit_row_names,
 )
 
 pytestmark = pytest.mark.slow
