@@ -109,7 +109,7 @@ def feedback(service_id: str) -> Response:
     answer: dict[str, Any] = {"stored": stored, "received": len(body["feedback"])}
     unknown = services().store.unknown_cards(item["card"] for item in body["feedback"])
     if unknown:  # kept (the audit row may be what is missing) but said, and left out of `report`
-        log.warning("feedback for cards never issued", extra={"service": service_id, "cards": len(unknown)})
+        log.info("feedback for cards never issued", extra={"service": service_id, "cards": len(unknown)})
         answer["comment"] = (f"{len(unknown)} of the cards named were never issued by this service (no audit "
                              "record); the feedback is stored but not counted in the acceptance report")
         answer["unknownCards"] = unknown

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -111,14 +112,16 @@ def timed_gather(fhir_server: str, definition: HookDefinition, prefetch: dict[st
 class LiveService:
     """``cds-service serve`` in a subprocess: the real CLI, the real gunicorn, a free loopback port.
 
-    ``wait=False`` returns at once (several replicas can then start together); call ``wait_ready``."""
+    ``wait=False`` returns at once (several replicas can then start together); call ``wait_ready``. Its
+    stderr goes to a temporary file, never an unread pipe: a full pipe would block the workers' logging."""
 
     def __init__(self, env: Mapping[str, str], workers: int = 2, *, wait: bool = True) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cds_service", "serve", "--port", str(self.port), "--workers", str(workers)],
-            cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=self.stderr)
         if wait:
             self.wait_ready()
 
@@ -126,7 +129,7 @@ class LiveService:
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"service exited: {self.process.stderr.read().decode(errors='replace')}")
+                raise RuntimeError(f"service exited: {self.log()}")
             try:
                 if requests.get(f"{self.base_url}/healthz", timeout=1).ok:
                     return
@@ -138,6 +141,11 @@ class LiveService:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def log(self) -> str:
+        """Everything the service wrote to stderr so far."""
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -145,8 +153,7 @@ class LiveService:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
+        self.stderr.close()
 
 
 class _Backlogged(http.server.ThreadingHTTPServer):
