@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from .cds_hooks.errors import CdsError, RequestRejected, Unauthorized, operation_outcome
 from .cds_hooks.hook_definitions import discovery_document
@@ -106,7 +106,14 @@ def feedback(service_id: str) -> Response:
     if problem:
         raise RequestRejected(problem, field=problem.split(":", 1)[0])
     stored = services().save_feedback(service_id, body["feedback"])
-    return jsonify({"stored": stored, "received": len(body["feedback"])})
+    answer: dict[str, Any] = {"stored": stored, "received": len(body["feedback"])}
+    unknown = services().store.unknown_cards(item["card"] for item in body["feedback"])
+    if unknown:  # kept (the audit row may be what is missing) but said, and left out of `report`
+        log.info("feedback for cards never issued", extra={"service": service_id, "cards": len(unknown)})
+        answer["comment"] = (f"{len(unknown)} of the cards named were never issued by this service (no audit "
+                             "record); the feedback is stored but not counted in the acceptance report")
+        answer["unknownCards"] = unknown
+    return jsonify(answer)
 
 
 @bp.get("/openapi.json")
@@ -145,8 +152,11 @@ def count_and_log(response: Response) -> Response:
     observed = services().metrics
     service = observed.service((request.view_args or {}).get("service_id", "none"))
     observed.observe_request(endpoint, service, response.status_code, seconds)
-    log.info("request", extra={"method": request.method, "endpoint": endpoint, "service": service,
-                               "status": response.status_code, "duration_ms": round(seconds * 1000, 1)})
+    fields = {"method": request.method, "endpoint": endpoint, "service": service,
+              "status": response.status_code, "duration_ms": round(seconds * 1000, 1)}
+    if "error_code" in g:  # a refusal: why (OperationOutcome code) and which field, never the values
+        fields.update(reason=g.error_code, field=g.error_field)
+    log.info("request", extra=fields)
     return response
 
 
@@ -168,6 +178,7 @@ def add_cors_and_id(response: Response) -> Response:
 
 
 def error_response(status: int, message: str, code: str, field: str | None = None) -> Response:
+    g.error_code, g.error_field = code, (field or "")[:100]  # for the request log line (count_and_log)
     response = jsonify(operation_outcome(message, code=code, field=field))
     response.status_code = status
     return response
@@ -184,11 +195,26 @@ def handle_http_error(error: HTTPException) -> Response:
     if isinstance(error, RequestEntityTooLarge):
         limit = services().settings.max_body_bytes
         return error_response(413, f"request body larger than {limit} bytes", "too-large", "(body)")
-    response = error_response(error.code or 500, error.description or error.name, "processing")
+    if isinstance(error, MethodNotAllowed):
+        allowed = ", ".join(sorted(error.valid_methods or ()))
+        response = error_response(405, f"method {request.method} is not allowed on {request.path[:200]}; "
+                                  f"allowed: {allowed}", "not-supported", "(method)")
+    elif isinstance(error, NotFound):
+        response = error_response(404, f"no endpoint at {request.path[:200]}; this service answers "
+                                  f"{known_paths()}", "not-found", "(path)")
+    else:
+        response = error_response(error.code or 500, error.description or error.name, "processing")
     for name, value in error.get_headers():  # e.g. Allow on 405, as HTTP requires
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def known_paths() -> str:
+    """The paths the app routes (from its URL map, so the 404 message cannot drift from the routes)."""
+    paths = {rule.rule.replace("<service_id>", "{id}") for rule in current_app.url_map.iter_rules()
+             if rule.endpoint != "static" and "//" not in rule.rule}
+    return ", ".join(sorted(paths))
 
 
 def handle_unexpected(error: Exception) -> Response:

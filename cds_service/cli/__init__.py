@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,24 @@ def prepare_metrics_dir(data_dir: str) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
+def bind_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, in one line, or None. Checked before gunicorn starts: gunicorn
+    retries a busy port five times, logging each, and answers a bad port or host with a traceback."""
+    if not 1 <= port <= 65535:
+        return f"--port must be 1-65535, got {port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"cannot resolve --host {host!r}: {exc}"
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: TIME_WAIT is no obstacle
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
@@ -43,7 +62,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                   "(set CDS_TRUSTED_ISSUERS_FILE, or pass --allow-unauthenticated for a local demo)",
                   file=sys.stderr)
             return 2
-        print("cds-service: no trusted issuers configured: client JWTs are NOT checked", file=sys.stderr)
+    problem = bind_problem(args.host, args.port)
+    if problem:
+        print(f"cds-service: cannot start: {problem}", file=sys.stderr)
+        return 2
     prepare_metrics_dir(settings.data_dir)
     from .. import create_app  # only now: it imports prometheus_client, which reads PROMETHEUS_MULTIPROC_DIR
 
@@ -51,9 +73,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Fail fast, before forking, on a bad hook file, pack or setting; the workers build their own app, so
         # this one lets go of its threads and database connections before gunicorn forks.
         create_app(settings).extensions["cds"].close()
-    except (ValueError, OSError) as exc:
-        print(f"cds-service: cannot start: {exc}", file=sys.stderr)
+    except (ValueError, LookupError, OSError) as exc:  # LookupError: an unknown CDS_CRITERIA pack
+        print(f"cds-service: cannot start: {exc.args[0] if isinstance(exc, LookupError) else exc}", file=sys.stderr)
         return 2
+    if not settings.authentication_configured:
+        print("cds-service: no trusted issuers configured: client JWTs are NOT checked", file=sys.stderr)
+    shown_host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host  # IPv6
+    url = f"http://{shown_host}:{args.port}/cds-services"
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -67,6 +93,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "accesslog": None,  # our own JSON logs record requests without patient data
                 "errorlog": "-",
                 "loglevel": "warning",
+                # printed once the listening socket is bound, before the workers start
+                "when_ready": lambda _arbiter: print(f"cds-service: serving on {url}", file=sys.stderr, flush=True),
             }
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -74,7 +102,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         def load(self) -> Any:
             return create_app(settings)
 
-    print(f"cds-service: serving on http://{args.host}:{args.port}/cds-services", file=sys.stderr, flush=True)
     Server().run()
     return 0
 
@@ -82,11 +109,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description="Spine-order CDS Hooks service and its tools.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the CDS Hooks service under gunicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=0, help="worker processes (default: CDS_WORKERS)")
-    serve.add_argument("--threads", type=int, default=4, help="threads per worker")
+    serve = commands.add_parser("serve", help="run the CDS Hooks service under gunicorn",
+                                description="Run the CDS Hooks service under gunicorn. Settings come from "
+                                "CDS_* environment variables (README.md, Settings).")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; a non-loopback one needs CDS_TRUSTED_ISSUERS_FILE "
+                       "(default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port, 1-65535 (default: %(default)s)")
+    serve.add_argument("--workers", type=int, default=0, help="worker processes (default: CDS_WORKERS, 2)")
+    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default: %(default)s)")
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback bind without client JWT checks (local demos only)")
     serve.set_defaults(func=cmd_serve)

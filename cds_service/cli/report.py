@@ -39,7 +39,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """Fixed-width text: one line per (card kind, rating); rates as percentages."""
+    """Fixed-width text: one line per (card kind, rating); rates as percentages, n/a without feedback."""
     if not rows:
         return "no cards with audit records yet"
     cells = [[_cell(row[c], c) for c in COLUMNS] for row in rows]
@@ -50,4 +50,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _cell(value: Any, column: str) -> str:
-    return f"{value * 100:.1f}%" if column.endswith("_rate") else str(value)
+    """A rate as a percentage; ``n/a`` where no card of the group got feedback (the rate is unknown)."""
+    if column.endswith("_rate"):
+        return "n/a" if value is None else f"{value * 100:.1f}%"
+    return str(value)

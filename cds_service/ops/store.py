@@ -184,9 +184,20 @@ class Store:
                  .group_by(shown.c.card_kind, shown.c.rating).order_by(shown.c.card_kind, shown.c.rating))
         with self.engine.connect() as conn:
             result = conn.execute(query).all()
+        # No feedback at all on a group's cards: its rates are unknown (None), not 0 %.
         return [{"card_kind": k, "rating": r, "cards": n, "accepted": a, "overridden": o,
-                 "acceptance_rate": round(a / n, 3), "override_rate": round(o / n, 3)}
+                 "acceptance_rate": round(a / n, 3) if a + o else None,
+                 "override_rate": round(o / n, 3) if a + o else None}
                 for k, r, n, a, o in result]
+
+    def unknown_cards(self, card_uuids: Iterable[str]) -> list[str]:
+        """Those of ``card_uuids`` no audit row names: cards this service's store never saw it issue."""
+        wanted = sorted(set(card_uuids))
+        if not wanted:
+            return []
+        with self.engine.connect() as conn:
+            known = set(conn.execute(sa.select(audit.c.card_uuid).where(audit.c.card_uuid.in_(wanted))).scalars())
+        return [uuid for uuid in wanted if uuid not in known]
 
 
 def _feedback_row(service_id: str, item: Mapping[str, Any], now: datetime) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwrigh
 
 from cds_service.settings import load_settings
 from tests.browser.sandbox import BUILD, CHROMIUM, CHROMIUM_ARGS, VIEWPORT, Sandbox, StaticSite
-from tests.conftest import REPO, LiveService, free_port
+from tests.helpers import REPO, LiveService, free_port
 from tests.integration.conftest import fhir_base_url  # noqa: F401  (a fixture, reused)
 
 SCENARIOS = ("new-symptomatic-vcf-no-cancer", "seed-with-neuro-deficit", "no-spine-problem")

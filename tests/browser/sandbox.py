@@ -20,7 +20,7 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, Request
 
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 BUILD = SHARED / "clients" / "cds-hooks-sandbox" / "build"
 CHROMIUM = Path("/usr/bin/chromium")

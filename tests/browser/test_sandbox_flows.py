@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import stored
 from tests.browser.sandbox import Sandbox
-from tests.conftest import LiveService
+from tests.helpers import LiveService
 
 pytestmark = pytest.mark.slow
 

@@ -18,14 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-REPO = Path(__file__).resolve().parents[2]
-EXTERNAL = REPO.parent / "shared" / "external"
+from tests.helpers import EXTERNAL
+
 SELECT, SIGN = "spine-order-select", "spine-order-sign"
 SERVICE_FOR_HOOK = {"order-select": SELECT, "order-sign": SIGN}
 # Placeholders replaced after serialisation by what json.dumps cannot write: a nesting bomb (it would

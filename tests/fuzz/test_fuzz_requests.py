@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from cds_service import web
-from tests.conftest import LiveService
 from tests.fuzz.fuzzing import Case, corpus, fuzz_test
+from tests.helpers import LiveService
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3000"))
 LIVE_EXAMPLES = int(os.environ.get("FUZZ_LIVE_EXAMPLES", "300"))

@@ -10,40 +10,47 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import external_files, load_external
+from tests.helpers import external_files, load_external
 
 pytestmark = pytest.mark.slow
 
 SERVICE_FOR_HOOK = {"order-select": "spine-order-select", "order-sign": "spine-order-sign"}
 
 
-# The deliberate answer for each real client request (see shared/external/README.md), pinned exactly.
+# The deliberate answer for each real client request (see shared/external/README.md), pinned exactly:
+# (status, what the answer holds). For a 200: the whole body. None of these files orders spine imaging the
+# service can rate with data it can reach, so each 200 is exactly no cards and no systemActions (the
+# scenario tests pin cards, indicators and summaries for rated orders). For a 4xx: the OperationOutcome's
+# expression and a phrase of its diagnostics.
 # 412: a spine order whose patient data is neither prefetched nor on an allowlisted FHIR server.
-EXPECTED_STATUS = {
-    "epic-apporchard-order-select-request.json": 200,  # medication orders only: not ours, no cards
-    "pama-connectathon-scenario-01-order-select-request.json": 412,  # CT lumbar spine
-    "pama-connectathon-scenario-02-order-select-request.json": 200,  # CTA chest: not a spine order
-    "pama-ig-archive-order-select-request-superseded.json": 400,  # no hook
-    "pama-ig-order-select-request.json": 200,  # MRA knee: not a spine order
-    "sandbox-pama-order-select-initial-empty.json": 200,  # empty coding: nothing to rate
-    "sandbox-pama-order-select-smart-launch.json": 200,  # its order is for another patient: not read, no card
-    "sandbox-pama-order-select.json": 412,  # MRI lumbar spine
-    "sandbox-rx-order-select-r4.json": 200,  # medication order
-    "sandbox-rx-order-sign-dstu2-default.json": 200,  # DSTU2 MedicationOrder: skipped
-    "sandbox-services-stub-dummy1-order-select.json": 200,  # CPT "1234": not recognised
-    "sandbox-services-stub-dummy3-order-select.json": 200,  # empty code: skipped entry
-    "sandbox-services-stub-s1r1-order-select.json": 412,  # CT lumbar spine
-    "sandbox-services-stub-s1r2-order-select.json": 200,
-    "sandbox-services-stub-s2r2-order-select.json": 200,
-    "sandbox-services-stub-s2r3-order-select.json": 200,
-    "sandbox-tab-reclick-order-select-no-draftorders.json": 400,  # no selections / draftOrders
-    "spec-request-example-patient-view.json": 400,  # wrong hook
-    "spec-request-extension-example.json": 400,  # wrong hook
+NO_CARDS = {"cards": []}
+NOT_ALLOWLISTED = ("prefetch", "is not on the allowlist (CDS_FHIR_ALLOWLIST)")
+WRONG_HOOK = ("hook", "answers 'order-select', not 'patient-view'")
+EXPECTED: dict[str, tuple[int, Any]] = {
+    "epic-apporchard-order-select-request.json": (200, NO_CARDS),  # medication orders only: not ours
+    "pama-connectathon-scenario-01-order-select-request.json": (412, NOT_ALLOWLISTED),  # CT lumbar spine
+    "pama-connectathon-scenario-02-order-select-request.json": (200, NO_CARDS),  # CTA chest: not a spine order
+    "pama-ig-archive-order-select-request-superseded.json": (400, ("(body)", "'hook' is a required property")),
+    "pama-ig-order-select-request.json": (200, NO_CARDS),  # MRA knee: not a spine order
+    "sandbox-pama-order-select-initial-empty.json": (200, NO_CARDS),  # empty coding: nothing to rate
+    "sandbox-pama-order-select-smart-launch.json": (200, NO_CARDS),  # its order is for another patient: not read
+    "sandbox-pama-order-select.json": (412, NOT_ALLOWLISTED),  # MRI lumbar spine
+    "sandbox-rx-order-select-r4.json": (200, NO_CARDS),  # naproxen order
+    "sandbox-rx-order-sign-dstu2-default.json": (200, NO_CARDS),  # DSTU2 MedicationOrder: skipped
+    "sandbox-services-stub-dummy1-order-select.json": (200, NO_CARDS),  # CPT "1234": not recognised
+    "sandbox-services-stub-dummy3-order-select.json": (200, NO_CARDS),  # empty code: skipped entry
+    "sandbox-services-stub-s1r1-order-select.json": (412, NOT_ALLOWLISTED),  # CT lumbar spine
+    "sandbox-services-stub-s1r2-order-select.json": (200, NO_CARDS),  # CT head 70450
+    "sandbox-services-stub-s2r2-order-select.json": (200, NO_CARDS),  # MRA head 70544
+    "sandbox-services-stub-s2r3-order-select.json": (200, NO_CARDS),  # CPT system without a code
+    "sandbox-tab-reclick-order-select-no-draftorders.json": (400, ("context", "'draftOrders' is a required")),
+    "spec-request-example-patient-view.json": (400, WRONG_HOOK),
+    "spec-request-extension-example.json": (400, WRONG_HOOK),
 }
 
 
 def test_every_request_file_has_a_pinned_answer() -> None:
-    assert set(EXPECTED_STATUS) == set(external_files("request"))
+    assert set(EXPECTED) == set(external_files("request"))
 
 
 @pytest.mark.parametrize("name", external_files("request"))
@@ -52,14 +59,15 @@ def test_real_request_gets_a_deliberate_answer(live_service: Any, name: str) -> 
     hook = body.get("hook") if isinstance(body, dict) else None
     service = SERVICE_FOR_HOOK.get(hook, "spine-order-select")
     response = requests.post(live_service.url(f"/cds-services/{service}"), json=body, timeout=10)
-    assert response.status_code < 500, response.text
-    assert response.status_code == EXPECTED_STATUS[name], (response.status_code, response.text)
+    status, expected = EXPECTED[name]
+    assert response.status_code == status, (response.status_code, response.text)
     payload = response.json()
-    if response.status_code == 200:
-        assert isinstance(payload["cards"], list)
+    if status == 200:
+        assert payload == expected
     else:
-        diagnostics = payload["issue"][0]["diagnostics"]
-        assert diagnostics and "Traceback" not in diagnostics
+        issue = payload["issue"][0]
+        assert payload["resourceType"] == "OperationOutcome" and issue["expression"] == [expected[0]]
+        assert expected[1] in issue["diagnostics"] and "Traceback" not in issue["diagnostics"]
 
 
 def test_non_spine_orders_get_no_cards_and_no_fetch(live_service: Any) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import load_external
+from tests.helpers import load_external
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,11 @@ def test_cors_preflight_allows_authorization_and_content_type(live_service: Any)
 
 @pytest.mark.parametrize("method, path, kwargs, status, text", [
     ("post", "/cds-services/nope", {"json": {}}, 404, "no CDS service with id 'nope'"),
-    ("get", "/cds-services/spine-order-select", {}, 405, "not allowed"),
+    ("get", "/cds-services/spine-order-select", {}, 405,
+     "method GET is not allowed on /cds-services/spine-order-select; allowed: OPTIONS, POST"),
+    ("delete", "/cds-services", {}, 405, "method DELETE is not allowed on /cds-services; allowed: GET, HEAD, OPTIONS"),
+    ("get", "/cds-service", {}, 404, "no endpoint at /cds-service; this service answers /cds-services, "),
+    ("post", "/cds-services/spine-order-select/feedbacks", {"json": {}}, 404, "/cds-services/{id}/feedback"),
     ("post", "/cds-services/spine-order-select", {"data": b"{", "headers": {"Content-Type": "application/json"}},
      400, "malformed JSON"),
     ("post", "/cds-services/spine-order-select", {"data": b"hook=x", "headers": {"Content-Type": "text/plain"}},
@@ -50,6 +54,7 @@ def test_errors_are_json_operation_outcomes(live_service: Any, method: str, path
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert text in outcome["issue"][0]["diagnostics"]
+    assert outcome["issue"][0]["expression"]  # every refusal names what is wrong: a field, the method or the path
 
 
 def test_oversized_body_is_413(live_service: Any) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import yaml
 
 from cds_service.cli.fixtures import hook_request, materialise
-from tests.conftest import REPO, LiveService, new_database
+from tests.helpers import REPO, LiveService, new_database
 
 pytestmark = pytest.mark.slow
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from cds_service.cli.fixtures import hook_request, list_scenarios, materialise
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import requests
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import LiveService
+from tests.helpers import LiveService
 
 pytestmark = pytest.mark.slow
 

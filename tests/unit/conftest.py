@@ -18,3 +18,9 @@ def fetcher(fhir_settings: Settings) -> Iterator[FhirFetcher]:
     fetcher = FhirFetcher(fhir_settings)
     yield fetcher
     fetcher.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """The unit suite starts no database server: PostgreSQL tests belong in tests/integration/."""
+    pytest.fail("unit tests run on SQLite; move a test that needs PostgreSQL to tests/integration/")

@@ -18,7 +18,7 @@ from cds_service import create_app
 from cds_service.cli.fixtures import hook_request, list_scenarios, materialise, search
 from cds_service.clinical.facts import VOCABULARY
 from cds_service.settings import load_settings
-from tests.conftest import JsonServer
+from tests.helpers import JsonServer
 
 TODAY = date(2026, 12, 1)
 SERVICES = {"order-select": "spine-order-select", "order-sign": "spine-order-sign"}

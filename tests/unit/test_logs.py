@@ -6,24 +6,18 @@ import io
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from cds_service import create_app
 from cds_service.cli.fixtures import hook_request, materialise, search
 from cds_service.ops.logs import JsonFormatter, configure_logging, mask
-from tests.conftest import JsonServer
+from tests.helpers import SANDBOX_ISSUERS, JsonServer, sandbox_token
 
-REPO = Path(__file__).resolve().parents[2]
-EXTERNAL = REPO.parent / "shared" / "external"
 BASE = "https://cds.example.org"
 SCENARIO = "seed-worsening-benign-vcf"
 
@@ -83,14 +77,6 @@ def captured() -> Iterator[io.StringIO]:
     logging.getLogger().removeHandler(handler)
 
 
-def sandbox_token(aud: str) -> str:
-    key = serialization.load_pem_private_key((EXTERNAL / "sandbox-private-key.pem").read_bytes(), None)
-    now = int(time.time())
-    return jwt.encode({"iss": "https://sandbox.cds-hooks.org", "aud": aud, "iat": now, "exp": now + 300,
-                       "jti": str(uuid.uuid4())}, key, algorithm="ES384",
-                      headers={"kid": "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"})
-
-
 def secrets_of(scenario: Any) -> set[str]:
     """Identifiers, names and free text of the scenario's patient: none may reach a log line."""
     patient = scenario.patient
@@ -110,7 +96,7 @@ def test_a_full_scenario_at_debug_logs_no_patient_data_or_token(settings: Any, c
     fhir = FhirStandIn(scenario.resources, scenario.patient_id)
     try:
         app = create_app(settings.but(log_level="DEBUG", public_base_url=BASE,
-                                      trusted_issuers_file=str(REPO / "tests/data/issuers/sandbox-dev.json")))
+                                      trusted_issuers_file=str(SANDBOX_ISSUERS)))
         client = app.test_client()
         tokens = []
         for with_prefetch in (True, False):

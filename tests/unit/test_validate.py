@@ -2,7 +2,6 @@
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +9,8 @@ import pytest
 from cds_service.cds_hooks.errors import RequestRejected
 from cds_service.cds_hooks.hook_definitions import load_hook_definitions
 from cds_service.cds_hooks.validate import Limits, parse_json, validate_request
+from tests.helpers import EXTERNAL, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-EXTERNAL = REPO.parent / "shared" / "external"
 DEFINITIONS = load_hook_definitions(REPO / "hooks")
 SELECT = DEFINITIONS["spine-order-select"]
 SIGN = DEFINITIONS["spine-order-sign"]
