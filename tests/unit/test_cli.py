@@ -12,6 +12,7 @@ import responses
 
 from cds_service.cli import main
 from cds_service.cli.fixtures import list_scenarios
+from cds_service.clinical.packs import available_packs
 from cds_service.settings import is_loopback
 from tests.helpers import REPO, free_port
 
@@ -59,7 +60,8 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (["--port", "99999"], {}, "cds-service: cannot start: --port must be 1-65535, got 99999"),
     (["--port", "0"], {}, "cds-service: cannot start: --port must be 1-65535, got 0"),
     ([], {"CDS_CRITERIA": "acr-vcf-2031"},
-     "cds-service: cannot start: unknown criteria pack 'acr-vcf-2031'; valid packs: acr-vcf-2018, acr-vcf-2022"),
+     "cds-service: cannot start: unknown criteria pack 'acr-vcf-2031'; valid packs: "
+     + ", ".join(available_packs())),
 ])
 def test_bad_port_or_criteria_is_one_line_and_exit_2(tmp_path: Path, args: list[str], env: dict[str, str],
                                                      line: str) -> None:
