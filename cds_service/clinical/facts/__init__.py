@@ -56,9 +56,9 @@ def extract_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime
 
     Malignancy and osteoporosis come first because the fracture etiology depends on them (a traumatic code
     in an osteoporotic patient after a low-energy fall is a fragility fracture; pathologic vs osteoporotic
-    codes are only reconciled when a malignancy explains them). Each resource's codings and texts are read once
-    for the whole extraction (``resource_views``), not once per concept, and a text none of the fact phrases
-    occurs in is not searched again.
+    codes are only reconciled when a malignancy explains them). Each resource is read once for the whole
+    extraction (``resource_views``) and indexed by its codings and screened texts (``index.py``), so each
+    rule is a lookup: the cost grows with the record once, not once per rule.
     """
     with resource_views(rules.text_screen):
         return _extract(data, orders, now, rules)
@@ -73,10 +73,11 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
         "osteoporosis_therapy": fact_therapy.osteoporosis_therapy(data, now, rules),
     }
     found.update(fact_findings.simple_flags(data, rules))
-    found.update(fact_findings.imaging_findings(data, rules))
+    spine = fact_findings.spine_imaging(data, rules)
+    found.update(fact_findings.imaging_findings(data, rules, spine))
     found.update(fact_therapy.pain_facts(data, orders, now, rules))
     fractures, conflicts = fracture_facts(data, orders, now, rules, found["osteoporosis"].value,
-                                          found["malignancy"].value)
+                                          found["malignancy"].value, spine)
     found.update(fractures)
     trend = found.get("pain_trend")
     failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)
