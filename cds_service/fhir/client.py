@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -187,7 +187,10 @@ class FhirFetcher:
         first = self._get(url, headers, deadline, budget_s)
         if not first.ok or first.resource is None or first.resource.get("resourceType") != "Bundle":
             return first
+        count = page_count(url)
         entries = list(_items(first.resource.get("entry")))
+        if count is not None and len(entries) > count:
+            return _merged(first, entries[:count], 1, over_count(len(entries), count, "on one page"))
         seen = {url}
         pages = 1
         next_url = _next_link(first.resource)
@@ -205,7 +208,11 @@ class FhirFetcher:
             if not page.ok or page.resource is None or page.resource.get("resourceType") != "Bundle":
                 return _merged(first, entries, pages, f"page {pages + 1}: {page.reason or 'not a Bundle'}")
             pages += 1
-            entries.extend(_items(page.resource.get("entry")))
+            items = _items(page.resource.get("entry"))
+            if count is not None and len(items) > count:  # a server that ignores _count: stop reading it
+                return _merged(first, [*entries, *items[:count]], pages,
+                               over_count(len(items), count, f"on page {pages}"))
+            entries.extend(items)
             next_url = _next_link(page.resource)
         return _merged(first, entries, pages, "")
 
@@ -256,6 +263,18 @@ def _result_of(key: str, future: concurrent.futures.Future[FetchResult]) -> Fetc
         log.exception("fhir client bug", extra={"prefetch_key": key})
         _report(key, "internal-error", 0.0)
         return FetchResult("internal-error", "the service could not process this query (an internal error, logged)")
+
+
+def page_count(query: str) -> int | None:
+    """The ``_count`` a search asks for (a query, a URL or a prefetch template), or None when it names none."""
+    values = parse_qs(urlsplit(query).query).get("_count", [])
+    return int(values[0]) if values and values[0].isdigit() else None
+
+
+def over_count(sent: int, count: int, where: str) -> str:
+    """Why only part of an answer was read: more entries than the query's ``_count`` (a server or EHR that
+    ignores it would otherwise stretch the call without bound)."""
+    return f"{sent} entries sent {where} where the query asks for at most {count}; the first {count} were read"
 
 
 def _items(value: Any) -> list[Any]:

@@ -23,7 +23,7 @@ from ..cds_hooks.errors import DataUnavailable
 from ..cds_hooks.hook_definitions import HookDefinition
 from ..cds_hooks.validate import HookRequest
 from ..settings import Settings
-from .client import FetchResult, FhirFetcher, only_failing_outcomes
+from .client import FetchResult, FhirFetcher, only_failing_outcomes, over_count, page_count
 from .patient_data import MissingData, Origin, PatientData
 from .shape import malformed_field
 
@@ -50,6 +50,7 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
         if value is None:
             origin[key] = "none"
             continue
+        value, cut = _cut_at_count(value, template)
         problem = _unusable(value, "prefetch")
         kept, malformed = ([], "") if problem else _keep(value, _resource_type(template), request.patient_id)
         if not problem and _is_read(template) and not kept:
@@ -59,8 +60,7 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
             continue
         origin[key] = "prefetch"
         found[key] = kept
-        if malformed:
-            missing.append(MissingData(key, malformed))
+        missing.extend(MissingData(key, note) for note in (cut, malformed) if note)
 
     queries, unfillable = _queries(request, definition, to_fetch)
     for key, why in unfillable.items():
@@ -100,6 +100,17 @@ def _take(key: str, result: FetchResult, definition: HookDefinition, request: Ho
         missing.append(MissingData(key, malformed))
     if not result.complete:
         missing.append(MissingData(key, f"incomplete: {result.reason}"))
+
+
+def _cut_at_count(value: Any, template: str) -> tuple[Any, str]:
+    """A prefetch Bundle cut at its template's ``_count``, and a note naming the cut ("" when none was made).
+
+    The template asks the EHR for at most that many; an EHR that sends more would stretch the call."""
+    count = page_count(template)
+    entries = value.get("entry") if isinstance(value, dict) and value.get("resourceType") == "Bundle" else None
+    if count is None or not isinstance(entries, list) or len(entries) <= count:
+        return value, ""
+    return {**value, "entry": entries[:count]}, f"prefetch: {over_count(len(entries), count, 'in the Bundle')}"
 
 
 def _joined(prefetch_problem: str, fetch_problem: str) -> str:
