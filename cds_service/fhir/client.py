@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 
 from ..ops import metrics
 from ..settings import Settings, is_loopback
+from .counts import over_count, page_count
 
 log = logging.getLogger(__name__)
 
@@ -263,18 +264,6 @@ def _result_of(key: str, future: concurrent.futures.Future[FetchResult]) -> Fetc
         log.exception("fhir client bug", extra={"prefetch_key": key})
         _report(key, "internal-error", 0.0)
         return FetchResult("internal-error", "the service could not process this query (an internal error, logged)")
-
-
-def page_count(query: str) -> int | None:
-    """The ``_count`` a search asks for (a query, a URL or a prefetch template), or None when it names none."""
-    values = parse_qs(urlsplit(query).query).get("_count", [])
-    return int(values[0]) if values and values[0].isdigit() else None
-
-
-def over_count(sent: int, count: int, where: str) -> str:
-    """Why only part of an answer was read: more entries than the query's ``_count`` (a server or EHR that
-    ignores it would otherwise stretch the call without bound)."""
-    return f"{sent} entries sent {where} where the query asks for at most {count}; the first {count} were read"
 
 
 def _items(value: Any) -> list[Any]:

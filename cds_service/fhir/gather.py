@@ -23,7 +23,8 @@ from ..cds_hooks.errors import DataUnavailable
 from ..cds_hooks.hook_definitions import HookDefinition
 from ..cds_hooks.validate import HookRequest
 from ..settings import Settings
-from .client import FetchResult, FhirFetcher, only_failing_outcomes, over_count, page_count
+from .client import FetchResult, FhirFetcher, only_failing_outcomes
+from .counts import over_count, page_count
 from .patient_data import MissingData, Origin, PatientData
 from .shape import malformed_field
 

@@ -11,7 +11,8 @@ import pytest
 import responses
 
 from cds_service.cds_hooks.hook_definitions import HookDefinition
-from cds_service.fhir.client import FhirFetcher, page_count
+from cds_service.fhir.client import FhirFetcher
+from cds_service.fhir.counts import page_count
 from cds_service.fhir.gather import gather_fhir_data
 from cds_service.settings import Settings
 from tests.unit.test_fhir_data import BASE, definition, full_prefetch, hook_request, res, searchset  # noqa: F401
