@@ -144,3 +144,24 @@ def test_lookups_give_what_a_scan_gives_on_every_fixture_scenario(name: str) -> 
         for concept in RULES.concepts.values():
             for groups in GROUP_SETS:
                 assert lookup(data, concept, *groups) == scan(data, concept, groups), (concept.name, groups)
+
+
+def test_a_passed_deadline_stops_the_extraction_while_indexing() -> None:
+    """The caller's clock is asked before extraction and every 1,024 resources: with 8,000 Conditions and a
+    deadline that passes at the fourth question, indexing stops at 3,072 resources, and no fact comes back."""
+    from cds_service.clinical.facts import DeadlinePassed
+
+    asked: list[int] = []
+
+    def past_deadline() -> bool:
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(DeadlinePassed, match="3072 resources read"):
+        extract_facts(seed_padded(8_000), [], NOW, RULES, past_deadline)
+    assert len(asked) == 4  # once before extraction, then at 1,024, 2,048 and 3,072 resources
+
+
+def test_no_deadline_and_a_deadline_not_passed_give_the_same_facts() -> None:
+    data = seed_padded(300, 300)
+    assert extract_facts(data, [], NOW, RULES, lambda: False) == extract_facts(data, [], NOW, RULES)

@@ -13,7 +13,7 @@ skips them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 Group = tuple[str, bool]  # (resourceType, current only): one part of what a rule reads
 Keys = tuple[CodedKey | None, ...]
+PastDeadline = Callable[[], bool]  # the caller's clock: True once the call's deadline has passed
+_CHECK_EVERY = 1_024  # resources indexed between two deadline checks
+
+
+class DeadlinePassed(Exception):
+    """The call's deadline passed during fact extraction; the caller answers with what it knows so far."""
 
 
 def of(resource_type: str) -> Group:
@@ -48,7 +54,7 @@ class _TypeIndex:
 class RecordIndex:
     """One extraction's index of ``PatientData`` (see the module docstring)."""
 
-    def __init__(self, data: PatientData) -> None:
+    def __init__(self, data: PatientData, past_deadline: PastDeadline | None = None) -> None:
         self.data = data  # held so id(data) stays unique while the index is cached
         self.examined = 0  # resources read to build the index (tests hold it to one read per resource)
         self._types: dict[str, _TypeIndex] = {}
@@ -58,6 +64,8 @@ class RecordIndex:
             index = self._types[kind] = _TypeIndex()
             for resource in resources:
                 self.examined += 1
+                if past_deadline is not None and self.examined % _CHECK_EVERY == 0 and past_deadline():
+                    raise DeadlinePassed(f"indexing the record ({self.examined} resources read)")
                 seen = view(resource)
                 if seen.void:
                     continue
@@ -155,7 +163,7 @@ def record_index(data: PatientData) -> RecordIndex:
         return RecordIndex(data)
     found = memo.get(("record_index", id(data)))
     if found is None or found.data is not data:
-        found = memo[("record_index", id(data))] = RecordIndex(data)
+        found = memo[("record_index", id(data))] = RecordIndex(data, memo.get("past_deadline"))
     return found
 
 
