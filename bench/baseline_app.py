@@ -15,8 +15,17 @@ from typing import Any
 from flask import Flask, jsonify, request
 
 
+class _NoServices:
+    """Stands in for ``Services`` where ``cds-service serve`` reaches it (it closes the fail-fast app's
+    services before forking): the baseline holds no fetcher, store or pool, so there is nothing to close."""
+
+    def close(self) -> None:
+        return None
+
+
 def create_baseline_app(settings: Any = None) -> Flask:
     app = Flask("baseline")
+    app.extensions["cds"] = _NoServices()
 
     @app.post("/cds-services/<service_id>")
     def call(service_id: str) -> Any:

@@ -51,7 +51,7 @@ def _entry(resource: dict[str, Any]) -> dict[str, Any]:
 
 def _condition(patient_id: str, index: int, today: date) -> dict[str, Any]:
     code, display = _COMORBIDITIES[index % len(_COMORBIDITIES)]
-    onset = today - timedelta(days=800 + 97 * index)
+    onset = today - timedelta(days=800 + 97 * index % 14_600)  # wraps every 40 years: 8,000 Conditions fit
     return {
         "resourceType": "Condition", "id": f"{patient_id}-bench-cond-{index}",
         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",

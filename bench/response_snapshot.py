@@ -3,7 +3,9 @@
 Used around refactors that must not change behaviour: run it before and after, then ``--compare``.
 Covers every fixture scenario x both hooks x (full prefetch | no prefetch, fetched from an in-process
 loopback FHIR stand-in serving the same scenario), and every request file of ``../shared/external``.
-hookInstance and "today" are fixed, so card uuids and dates are the same in both runs.
+hookInstance and "today" are fixed, so card uuids and dates are the same in both runs. Each answer is kept
+as [status, parsed body, sha256 of the body's bytes], so a change of bytes alone (member order, spacing)
+shows too.
 
     .venv/bin/python bench/response_snapshot.py /tmp/before.json
     .venv/bin/python bench/response_snapshot.py /tmp/after.json --compare /tmp/before.json
@@ -12,6 +14,7 @@ hookInstance and "today" are fixed, so card uuids and dates are the same in both
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.server
 import json
 import sys
@@ -81,8 +84,7 @@ def snapshot() -> dict[str, Any]:
                                         fhir_server=None if with_prefetch else fhir.base)
                     body["hookInstance"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"snapshot/{name}/{hook}"))
                     answer = client.post(f"/cds-services/{service}", json=body)
-                    out[f"{name} {hook} {'prefetch' if with_prefetch else 'fetched'}"] = [answer.status_code,
-                                                                                         answer.get_json()]
+                    out[f"{name} {hook} {'prefetch' if with_prefetch else 'fetched'}"] = _kept(answer)
         manifest = json.loads((EXTERNAL / "manifest.json").read_text())
         for file, meta in sorted(manifest["files"].items()):
             if meta.get("role") != "request":
@@ -90,8 +92,12 @@ def snapshot() -> dict[str, Any]:
             body = json.loads((EXTERNAL / file).read_text())
             hook = body.get("hook") if isinstance(body, dict) else None
             answer = client.post(f"/cds-services/{SERVICES.get(hook, 'spine-order-select')}", json=body)
-            out[f"external {file}"] = [answer.status_code, answer.get_json()]
+            out[f"external {file}"] = _kept(answer)
     return out
+
+
+def _kept(answer: Any) -> list[Any]:
+    return [answer.status_code, answer.get_json(), hashlib.sha256(answer.get_data()).hexdigest()]
 
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

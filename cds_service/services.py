@@ -10,8 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from .cards import CardOptions, consult_id
 from .cards.content import ORDERS_EXTENSION
 from .cds_hooks.authenticate import Authenticator, build_authenticator
@@ -23,6 +21,7 @@ from .clinical.ratings import Rating
 from .clinical.topic import load_topics
 from .fhir.client import FhirFetcher
 from .ops import metrics as metrics_module
+from .ops.audit import AuditQueue
 from .ops.logs import configure_logging
 from .ops.metrics import Metrics
 from .ops.store import Store
@@ -39,6 +38,7 @@ class Services:
     store: Store
     authenticator: Authenticator | None
     metrics: Metrics
+    audit: AuditQueue  # writes the store's audit rows in batches (ops/audit.py says what a kill -9 loses)
 
     def record(self, outcome: HookOutcome) -> None:
         """After a hook call: audit each rating with the cards shown for it, and count what happened."""
@@ -50,12 +50,8 @@ class Services:
             self.metrics.observe_rating(service_id, rating.status, rating.category)
         if outcome.data is not None:
             self.metrics.observe_prefetch(service_id, dict(outcome.data.origin))
-        if outcome.ratings:
-            try:
-                self.store.record_audit(audit_rows(outcome))
-            except SQLAlchemyError as exc:  # the clinician still gets the cards; the gap is logged and counted
-                log.error("audit write failed", extra={"service": service_id, "reason": type(exc).__name__})
-                self.metrics.audit_failures.inc()
+        if outcome.ratings:  # written in a batch shortly after; a failed write is logged and counted there
+            self.audit.add(audit_rows(outcome))
 
     def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> int:
         stored = self.store.save_feedback(service_id, items)
@@ -63,8 +59,9 @@ class Services:
         return stored
 
     def close(self) -> None:
-        """Release the FHIR fetcher's threads and connections and the database pool."""
+        """Release the FHIR fetcher's threads and connections; write the pending audit rows; close the pool."""
         self.engine.fetcher.close()
+        self.audit.close()
         self.store.close()
 
     def readiness(self) -> dict[str, bool]:
@@ -125,4 +122,5 @@ def build_services(settings: Settings) -> Services:
     metrics = Metrics(definitions, (key for d in definitions.values() for key in d.prefetch))
     metrics_module.install(metrics)
     return Services(settings=settings, engine=engine, store=store,
-                    authenticator=build_authenticator(settings, store.remember_jti), metrics=metrics)
+                    authenticator=build_authenticator(settings, store.remember_jti), metrics=metrics,
+                    audit=AuditQueue(store, metrics.audit_failures.inc))

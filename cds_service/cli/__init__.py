@@ -8,6 +8,7 @@ unless ``--allow-unauthenticated`` is given.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import socket
@@ -100,7 +101,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app(settings)
+            app = create_app(settings)
+            # The worker's start-up heap (data files, schemas, models) lives as long as the process: frozen, it
+            # is no longer walked by every full collection a large request's allocations trigger (a third of
+            # the time of an 8,000-resource call went there).
+            gc.collect()
+            gc.freeze()
+            return app
 
     Server().run()
     return 0

@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 
 from ..ops import metrics
 from ..settings import Settings, is_loopback
+from .counts import over_count, page_count
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,10 @@ class FhirFetcher:
         first = self._get(url, headers, deadline, budget_s)
         if not first.ok or first.resource is None or first.resource.get("resourceType") != "Bundle":
             return first
+        count = page_count(url)
         entries = list(_items(first.resource.get("entry")))
+        if count is not None and len(entries) > count:
+            return _merged(first, entries[:count], 1, over_count(len(entries), count, "on one page"))
         seen = {url}
         pages = 1
         next_url = _next_link(first.resource)
@@ -205,7 +209,11 @@ class FhirFetcher:
             if not page.ok or page.resource is None or page.resource.get("resourceType") != "Bundle":
                 return _merged(first, entries, pages, f"page {pages + 1}: {page.reason or 'not a Bundle'}")
             pages += 1
-            entries.extend(_items(page.resource.get("entry")))
+            items = _items(page.resource.get("entry"))
+            if count is not None and len(items) > count:  # a server that ignores _count: stop reading it
+                return _merged(first, [*entries, *items[:count]], pages,
+                               over_count(len(items), count, f"on page {pages}"))
+            entries.extend(items)
             next_url = _next_link(page.resource)
         return _merged(first, entries, pages, "")
 

@@ -24,6 +24,7 @@ from ..cds_hooks.hook_definitions import HookDefinition
 from ..cds_hooks.validate import HookRequest
 from ..settings import Settings
 from .client import FetchResult, FhirFetcher, only_failing_outcomes
+from .counts import over_count, page_count
 from .patient_data import MissingData, Origin, PatientData
 from .shape import malformed_field
 
@@ -50,14 +51,14 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
         if value is None:
             origin[key] = "none"
             continue
+        value, cut = _cut_at_count(value, template)
         problem, kept, malformed = _read_answer(value, template, request, "prefetch")
         if problem:
             to_fetch[key] = problem
             continue
         origin[key] = "prefetch"
         found[key] = kept
-        if malformed:
-            missing.append(MissingData(key, malformed))
+        missing.extend(MissingData(key, note) for note in (cut, malformed) if note)
 
     queries, unfillable = _queries(request, definition, to_fetch)
     for key, why in unfillable.items():
@@ -105,6 +106,17 @@ def _read_answer(value: Any, template: str, request: HookRequest, source: str, *
     if _is_read(template) and not kept:
         return f"{source} does not hold the context patient's resource", [], ""
     return "", kept, malformed
+
+
+def _cut_at_count(value: Any, template: str) -> tuple[Any, str]:
+    """A prefetch Bundle cut at its template's ``_count``, and a note naming the cut ("" when none was made).
+
+    The template asks the EHR for at most that many; an EHR that sends more would stretch the call."""
+    count = page_count(template)
+    entries = value.get("entry") if isinstance(value, dict) and value.get("resourceType") == "Bundle" else None
+    if count is None or not isinstance(entries, list) or len(entries) <= count:
+        return value, ""
+    return {**value, "entry": entries[:count]}, f"prefetch: {over_count(len(entries), count, 'in the Bundle')}"
 
 
 def _joined(prefetch_problem: str, fetch_problem: str) -> str:

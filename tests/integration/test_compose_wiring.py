@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import date
 from typing import Any
 
@@ -70,10 +71,14 @@ def test_feedback_and_audit_land_in_postgresql_and_readyz_sees_it(wiring: Any) -
     assert requests.post(service.url("/cds-services/spine-order-select/feedback"), json=feedback,
                          timeout=10).status_code == 200
     engine = sa.create_engine(database_url)
-    with engine.connect() as conn:
-        stored = conn.execute(sa.text("select card_uuid from feedback")).scalars().all()
-        audited = conn.execute(sa.text("select procedure from audit where hook_instance = :h"),
-                               {"h": body["hookInstance"]}).scalars().all()
+    for _ in range(50):  # audit rows are written in batches (ops/audit.py): a fraction of a second later
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("select card_uuid from feedback")).scalars().all()
+            audited = conn.execute(sa.text("select procedure from audit where hook_instance = :h"),
+                                   {"h": body["hookInstance"]}).scalars().all()
+        if audited:
+            break
+        time.sleep(0.1)
     engine.dispose()
     assert stored == [cards[0]["uuid"]]
     assert "mri-spine-without-contrast" in audited

@@ -90,4 +90,5 @@ def test_a_failed_audit_write_still_answers_and_is_counted(client: Any, app: Any
     scenario = materialise("seed-worsening-benign-vcf", date.today())
     body = hook_request(scenario, "order-select", with_prefetch=True, fhir_server=None)
     assert client.post("/cds-services/spine-order-select", json=body).status_code == 200
+    app.extensions["cds"].audit.flush()  # the batch writer's next round, now
     assert value(client.get("/metrics").get_data(as_text=True), "cds_audit_failures_total") == 1

@@ -23,8 +23,9 @@ DEFINITIONS = load_hook_definitions(PROJECT_ROOT / "hooks")
 
 
 def _types_read() -> set[str]:
-    """Resource types the clinical code asks PatientData for (``data.of_type("Condition")``)."""
-    pattern = re.compile(r"""of_type\(\s*["']([A-Za-z]+)["']""")
+    """Resource types the clinical code asks PatientData or its index for (``data.of_type("Condition")``,
+    ``of("Observation")``, ``current("Procedure")``, ``coded("Observation", ...)``, ``candidates("Condition", ..)``)."""
+    pattern = re.compile(r"""\b(?:of_type|of|current|coded|candidates)\(\s*["']([A-Za-z]+)["']""")
     return {m for path in CLINICAL.rglob("*.py") for m in pattern.findall(path.read_text(encoding="utf-8"))}
 
 

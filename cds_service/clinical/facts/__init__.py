@@ -21,11 +21,12 @@ from . import management as fact_management
 from . import risk_factors as fact_risk
 from . import therapy as fact_therapy
 from .fracture import fracture_facts
-from .resources import Found, best_confidence, resource_views, sources
+from .index import DeadlinePassed, PastDeadline
+from .resources import Found, best_confidence, extraction_memo, resource_views, sources
 from .rules import FactRules, load_fact_rules
 from .unchecked import Unchecked, unchecked_absences
 
-__all__ = ["ClinicalFacts", "Fact", "FactRules", "extract_facts", "load_fact_rules"]
+__all__ = ["ClinicalFacts", "DeadlinePassed", "Fact", "FactRules", "extract_facts", "load_fact_rules"]
 
 VOCABULARY = (
     "fracture", "fracture_level", "fracture_onset", "acuity", "new_fracture", "etiology", "symptomatic",
@@ -60,20 +61,39 @@ class ClinicalFacts:
         return default if fact is None else fact.value
 
 
-def extract_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> ClinicalFacts:
+def extract_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules,
+                  past_deadline: PastDeadline | None = None) -> ClinicalFacts:
     """Every fact of the vocabulary the data supports; the rest are listed as missing, disagreements as conflicts.
 
     Malignancy and osteoporosis come first because the fracture etiology depends on them (a traumatic code
     in an osteoporotic patient after a low-energy fall is a fragility fracture; pathologic vs osteoporotic
-    codes are only reconciled when a malignancy explains them). Each resource's codings and texts are read once
-    for the whole extraction (``resource_views``), not once per concept, and a text none of the fact phrases
-    occurs in is not searched again.
+    codes are only reconciled when a malignancy explains them). Each resource is read once for the whole
+    extraction (``resource_views``) and indexed by its codings and screened texts (``index.py``), so each
+    rule is a lookup: the cost grows with the record once, not once per rule.
+
+    ``past_deadline`` (the caller's clock, so this step reads none) is asked every 1,024 resources while the
+    record is indexed and between groups of facts; once it says True, ``DeadlinePassed`` is raised and no fact
+    is returned (a partial set could rate an order without the fact that would forbid it).
     """
     with resource_views(rules.text_screen):
-        return _extract(data, orders, now, rules)
+        memo = extraction_memo()
+        if memo is not None:
+            memo["past_deadline"] = past_deadline
+        return _extract(data, orders, now, rules, past_deadline or _never)
 
 
-def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> ClinicalFacts:
+def _never() -> bool:
+    return False
+
+
+def _check(past_deadline: PastDeadline, step: str) -> None:
+    if past_deadline():
+        raise DeadlinePassed(step)
+
+
+def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules,
+             past_deadline: PastDeadline) -> ClinicalFacts:
+    _check(past_deadline, "before fact extraction")
     found: dict[str, Found] = {
         "malignancy": fact_findings.malignancy(data, rules),
         "osteoporosis": fact_findings.osteoporosis(data, rules),
@@ -81,11 +101,14 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
         "contraindications": fact_findings.contraindications(data, rules),
         "osteoporosis_therapy": fact_therapy.osteoporosis_therapy(data, now, rules),
     }
+    _check(past_deadline, "findings")
     found.update(fact_findings.simple_flags(data, rules))
-    found.update(fact_findings.imaging_findings(data, rules))
+    spine = fact_findings.spine_imaging(data, rules)
+    found.update(fact_findings.imaging_findings(data, rules, spine))
     found.update(fact_therapy.pain_facts(data, orders, now, rules))
+    _check(past_deadline, "imaging and pain facts")
     fractures, conflicts = fracture_facts(data, orders, now, rules, found["osteoporosis"].value,
-                                          found["malignancy"].value)
+                                          found["malignancy"].value, spine)
     found.update(fractures)
     trend = found.get("pain_trend")
     failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)

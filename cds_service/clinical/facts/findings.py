@@ -12,26 +12,22 @@ from datetime import datetime
 from typing import Any
 
 from ...fhir.patient_data import PatientData
+from .index import CURRENT_CONDITIONS, lookup, of, record_index
 from .resources import (
     Evidence,
     Found,
-    current_conditions,
     days_before,
-    find,
     is_current,
     is_suspected,
     onset_date,
     positives,
     recorded_date,
-    view,
 )
 from .rules import FactRules
 
 _CONTRAINDICATIONS = ("infection", "coagulopathy", "pregnancy")
-
-
-def _conditions(data: PatientData) -> tuple[Mapping[str, Any], ...]:
-    return data.of_type("Condition")
+CONDITIONS, OBSERVATIONS, REPORTS, PROCEDURES = of("Condition"), of("Observation"), of("DiagnosticReport"), of(
+    "Procedure")
 
 
 def _flag(hits: list[Evidence], what: str) -> Found:
@@ -46,14 +42,14 @@ def malignancy(data: PatientData, rules: FactRules) -> Found:
     history = rules.concept("malignancy_history")
     excluded_text = rules.concept("malignancy_text_exclude").text
     levels: dict[str, list[Evidence]] = {"active": [], "suspected": [], "history": []}
-    resources = [*_conditions(data), *data.of_type("DiagnosticReport")]
+
     def excluded(hit: Evidence) -> bool:  # skin cancer, MGUS, family history, screening named in free text
         return hit.confidence == "text" and excluded_text.search(hit.text) == "positive"
 
-    history_hits = positives(find(resources, history))
+    history_hits = positives(lookup(data, history, CONDITIONS, REPORTS))
     levels["history"] = [hit for hit in history_hits if not excluded(hit)]
     seen = {id(e.resource) for e in history_hits}
-    for hit in positives(find(resources, cancer)):
+    for hit in positives(lookup(data, cancer, CONDITIONS, REPORTS)):
         if id(hit.resource) in seen or excluded(hit):
             continue
         if is_suspected(hit.resource):
@@ -62,7 +58,7 @@ def malignancy(data: PatientData, rules: FactRules) -> Found:
             levels["active"].append(hit)
         else:
             levels["history"].append(hit)
-    for hit in positives(find(data.of_type("DiagnosticReport"), rules.concept("malignancy_suspected_text"))):
+    for hit in positives(lookup(data, rules.concept("malignancy_suspected_text"), REPORTS)):
         levels["suspected"].append(hit)
     for value in ("active", "suspected", "history"):
         if levels[value]:
@@ -71,15 +67,12 @@ def malignancy(data: PatientData, rules: FactRules) -> Found:
 
 
 def osteoporosis(data: PatientData, rules: FactRules) -> Found:
-    hits = positives(find(current_conditions(data), rules.concept("osteoporosis")))
+    hits = positives(lookup(data, rules.concept("osteoporosis"), CURRENT_CONDITIONS))
     limit = rules.value("osteoporosis_t_score")
-    t_scores = rules.concept("dxa_t_score").codes
-    for obs in data.of_type("Observation"):
-        if view(obs).void:  # an entered-in-error or cancelled measurement never counts
-            continue
+    # Void (entered-in-error, cancelled) measurements are not in the index: they never count.
+    for obs, code in record_index(data).coded("Observation", rules.concept("dxa_t_score").codes):
         value = numeric_value(obs)
-        code = t_scores.any_match_keys(view(obs).keys)
-        if code and value is not None and value <= limit:
+        if value is not None and value <= limit:
             hits.append(Evidence(obs, f"Observation/{obs.get('id', '?')}", "coded", code, "positive"))
     return _flag(hits, "osteoporosis (diagnosis or DXA T-score)")
 
@@ -92,10 +85,10 @@ def numeric_value(obs: Mapping[str, Any]) -> float | None:
 
 def neuro_red_flag(data: PatientData, now: datetime, rules: FactRules) -> Found:
     """Cauda equina / cord compression at any date; weakness or bladder/bowel dysfunction only when new."""
-    resources = [*current_conditions(data), *data.of_type("Observation"), *data.of_type("DiagnosticReport")]
-    hits = positives(find(resources, rules.concept("neuro_always")))
+    groups = (CURRENT_CONDITIONS, OBSERVATIONS, REPORTS)
+    hits = positives(lookup(data, rules.concept("neuro_always"), *groups))
     limit = rules.value("neuro_recent_days")
-    for hit in positives(find(resources, rules.concept("neuro_if_new"))):
+    for hit in positives(lookup(data, rules.concept("neuro_if_new"), *groups)):
         age = days_before(now, onset_date(hit.resource))
         recorded = days_before(now, recorded_date(hit.resource))
         if (age is not None and age <= limit) or (recorded is not None and recorded <= limit):
@@ -105,25 +98,31 @@ def neuro_red_flag(data: PatientData, now: datetime, rules: FactRules) -> Found:
 
 def simple_flags(data: PatientData, rules: FactRules) -> dict[str, Found]:
     """Deformity, pulmonary dysfunction, prior augmentation/surgery: present if coded or written."""
-    current = [*current_conditions(data), *data.of_type("Observation")]
-    procedures = [*data.of_type("Procedure"), *_conditions(data)]
+    current = (CURRENT_CONDITIONS, OBSERVATIONS)
     return {
-        "deformity": _flag(positives(find(current, rules.concept("deformity"))), "kyphosis or height loss"),
-        "pulmonary_dysfunction": _flag(positives(find(current, rules.concept("pulmonary_dysfunction"))),
+        "deformity": _flag(positives(lookup(data, rules.concept("deformity"), *current)), "kyphosis or height loss"),
+        "pulmonary_dysfunction": _flag(positives(lookup(data, rules.concept("pulmonary_dysfunction"), *current)),
                                        "dyspnea or abnormal lung function"),
         "prior_augmentation_or_surgery": _flag(
-            positives(find(procedures, rules.concept("prior_augmentation_or_surgery"))),
+            positives(lookup(data, rules.concept("prior_augmentation_or_surgery"), PROCEDURES, CONDITIONS)),
             "prior vertebral augmentation or spine surgery"),
     }
 
 
-def imaging_findings(data: PatientData, rules: FactRules) -> dict[str, Found]:
-    """Marrow edema / cleft and retropulsion: true if stated, false if negated or absent from a spine report."""
-    reports = [*data.of_type("DiagnosticReport"), *data.of_type("Observation"), *current_conditions(data)]
-    spine_reports = positives(find(data.of_type("DiagnosticReport"), rules.concept("spine_mri_ct")))
+def spine_imaging(data: PatientData, rules: FactRules) -> list[Evidence]:
+    """Spine MRI/CT on record (reports, procedures, studies, in that order): read by the MRI findings here and
+    by the fracture's newness (``fracture.py``), searched once."""
+    return positives(lookup(data, rules.concept("spine_mri_ct"), REPORTS, PROCEDURES, of("ImagingStudy")))
+
+
+def imaging_findings(data: PatientData, rules: FactRules, spine: list[Evidence]) -> dict[str, Found]:
+    """Marrow edema / cleft and retropulsion: true if stated, false if negated or absent from a spine report.
+
+    ``spine`` is ``spine_imaging``; only its reports (DiagnosticReports) speak for an absent finding."""
+    spine_reports = [e for e in spine if e.resource.get("resourceType") == "DiagnosticReport"]
     found: dict[str, Found] = {}
     for name, concept in (("marrow_edema", "marrow_edema"), ("retropulsion", "retropulsion")):
-        hits = find(reports, rules.concept(concept))
+        hits = lookup(data, rules.concept(concept), REPORTS, OBSERVATIONS, CURRENT_CONDITIONS)
         positive = positives(hits)
         if positive:
             found[name] = Found(True, tuple(positive))
@@ -141,7 +140,7 @@ def contraindications(data: PatientData, rules: FactRules) -> Found:
     hits: list[Evidence] = []
     kinds: list[str] = []
     for name in _CONTRAINDICATIONS:
-        found = positives(find(current_conditions(data), rules.concept(name)))
+        found = positives(lookup(data, rules.concept(name), CURRENT_CONDITIONS))
         if found:
             kinds.append(name)
             hits.extend(found)

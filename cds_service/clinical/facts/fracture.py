@@ -15,6 +15,7 @@ from typing import Any
 from ...fhir.patient_data import PatientData
 from ..codes import icd_fracture_level, text_levels
 from ..orders import DraftOrder
+from .index import lookup, of, record_index
 from .resources import (
     CURRENT_CLINICAL,
     Evidence,
@@ -23,12 +24,12 @@ from .resources import (
     days_before,
     find,
     is_suspected,
-    is_void,
     onset_date,
     positives,
     reason_resources,
     recorded_date,
     reference,
+    searchable,
     view,
 )
 from .rules import FactRules
@@ -57,7 +58,7 @@ def _classify(resource: Mapping[str, Any], source: str, rules: FactRules) -> tup
         if code:
             return Evidence(resource, source, "coded", code, "positive", all_text), etiology
     for concept_name, etiology in ETIOLOGY_BY_CONCEPT:
-        for text in seen.texts:
+        for text in searchable(seen):  # a text the screen passes over matches no concept
             if rules.concept(concept_name).text.search(text) == "positive":
                 return Evidence(resource, source, "text", None, "positive", all_text), etiology
     return None
@@ -79,10 +80,13 @@ def _levels(evidence: Evidence) -> tuple[str, ...]:
 
 
 def fracture_items(data: PatientData, orders: Sequence[DraftOrder], rules: FactRules) -> list[FractureItem]:
-    """Every fracture the record mentions: Conditions (current or past) and the draft orders' VCF reasons."""
+    """Every fracture the record mentions: Conditions (current or past) and the draft orders' VCF reasons.
+
+    Only the Conditions a fracture concept can match are classified (the index leaves out void ones)."""
     items: list[FractureItem] = []
-    for condition in data.of_type("Condition"):
-        if is_void(condition) or is_suspected(condition):
+    concepts = [rules.concept(name) for name, _ in ETIOLOGY_BY_CONCEPT]
+    for condition in record_index(data).candidates("Condition", concepts):
+        if is_suspected(condition):
             continue
         found = _classify(condition, reference(condition), rules)
         if found:
@@ -98,14 +102,12 @@ def fracture_items(data: PatientData, orders: Sequence[DraftOrder], rules: FactR
     return items
 
 
-def _spine_workup_dates(data: PatientData, rules: FactRules) -> list[date | None]:
-    resources = [*data.of_type("DiagnosticReport"), *data.of_type("Procedure"), *data.of_type("ImagingStudy")]
-    return [onset_date(e.resource) for e in positives(find(resources, rules.concept("spine_mri_ct")))]
-
-
 def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules,
-                   osteoporosis: bool, malignancy: str) -> tuple[dict[str, Found], set[str]]:
-    """The fracture facts and the names of facts on which coded data conflict."""
+                   osteoporosis: bool, malignancy: str, spine: Sequence[Evidence]) -> tuple[dict[str, Found], set[str]]:
+    """The fracture facts and the names of facts on which coded data conflict.
+
+    ``spine`` is the spine MRI/CT on record (``findings.spine_imaging``): a work-up since onset means the
+    fracture is not new."""
     items = fracture_items(data, orders, rules)
     current = [i for i in items if i.current]
     found: dict[str, Found] = {}
@@ -127,16 +129,16 @@ def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
         latest = max(dated, key=lambda i: i.onset or date.min)
         found["fracture_onset"] = Found(latest.onset.isoformat() if latest.onset else None, (latest.evidence,))
         found["acuity"] = _acuity(latest, now, rules)
-    new = _new_fracture(current, data, now, rules)
+    new = _new_fracture(current, [onset_date(e.resource) for e in spine], now, rules)
     if new:
         found["new_fracture"] = new
-    etiology = _etiology(current, data, rules, osteoporosis, malignancy)
+    high = _mechanism(current, data, rules, "high_energy_trauma")
+    etiology = _etiology(current, data, rules, osteoporosis, malignancy, high)
     if etiology is None:
         conflicts.add("etiology")
     else:
         found["etiology"] = etiology
-    found["high_energy_trauma"] = _mechanism(current, data, rules, "high_energy_trauma") or Found(
-        False, (), "coded")
+    found["high_energy_trauma"] = high or Found(False, (), "coded")
     return found, conflicts
 
 
@@ -152,9 +154,9 @@ def _acuity(item: FractureItem, now: datetime, rules: FactRules) -> Found:
     return Found(value, (item.evidence,))
 
 
-def _new_fracture(current: list[FractureItem], data: PatientData, now: datetime, rules: FactRules) -> Found | None:
+def _new_fracture(current: list[FractureItem], workups: list[date | None], now: datetime,
+                  rules: FactRules) -> Found | None:
     limit = rules.value("new_fracture_days")
-    workups = _spine_workup_dates(data, rules)
     dated = [i for i in current if i.discovered]
     if dated:
         item = max(dated, key=lambda i: i.discovered or date.min)
@@ -170,10 +172,10 @@ def _new_fracture(current: list[FractureItem], data: PatientData, now: datetime,
 
 
 def _etiology(current: list[FractureItem], data: PatientData, rules: FactRules, osteoporosis: bool,
-              malignancy: str) -> Found | None:
-    """One etiology, or None when coded items disagree and nothing explains it (a conflict, not a guess)."""
+              malignancy: str, high: Found | None) -> Found | None:
+    """One etiology, or None when coded items disagree and nothing explains it (a conflict, not a guess).
+    ``high`` is the high-energy mechanism (``_mechanism``), found once for this and its own fact."""
     evidence = tuple(i.evidence for i in current)
-    high = _mechanism(current, data, rules, "high_energy_trauma")
     if high:
         return Found("high-energy-trauma", high.evidence)
     coded = {i.etiology for i in current if i.evidence.confidence == "coded"}
@@ -203,11 +205,14 @@ def _mechanism(current: list[FractureItem], data: PatientData, rules: FactRules,
     old car accident must not take an osteoporotic fracture out of scope (review finding)."""
     window = rules.value("new_fracture_days")
     onsets = [i.onset for i in current if i.onset]
-    near = [c for c in data.of_type("Condition")
-            if (d := onset_date(c)) is not None and any(abs((d - o).days) <= window for o in onsets)]
     fracture_resources = [i.evidence.resource for i in current]
-    hits = positives(find([*fracture_resources, *(c for c in near if c not in fracture_resources)],
-                          rules.concept(concept)))
+    on_fracture = {id(r) for r in fracture_resources}
+    hits = positives(find(fracture_resources, rules.concept(concept)))
+    for hit in positives(lookup(data, rules.concept(concept), of("Condition"))):  # then Conditions dated near it
+        when = onset_date(hit.resource)
+        if id(hit.resource) not in on_fracture and when is not None and any(
+                abs((when - o).days) <= window for o in onsets):
+            hits.append(hit)
     return Found(True, tuple(hits)) if hits else None
 
 
@@ -215,8 +220,8 @@ def _multiple(items: list[FractureItem], data: PatientData, rules: FactRules) ->
     levels = {level for i in items for level in i.levels}
     if len(levels) >= 2:
         return Found(True, tuple(i.evidence for i in items if i.levels))
-    hits = positives(find([*data.of_type("Condition"), *data.of_type("DiagnosticReport")],
-                          rules.concept("multiple_fractures_text")))
+    hits = positives(lookup(data, rules.concept("multiple_fractures_text"), of("Condition"),
+                            of("DiagnosticReport")))
     if hits:
         return Found(True, tuple(hits))
     window = rules.value("new_fracture_days")

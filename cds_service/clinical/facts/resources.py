@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..codes import CodedKey, Concept, TextPatterns, TextResult, coded_key
 
 if TYPE_CHECKING:
-    from ...fhir.patient_data import PatientData
     from ..orders import DraftOrder
 
 # Resource statuses that mean "this never happened / is not valid": never evidence.
@@ -63,11 +62,6 @@ def is_current(resource: Mapping[str, Any]) -> bool:
     if resource.get("resourceType") == "Condition":
         return status is None or status in CURRENT_CLINICAL
     return True
-
-
-def current_conditions(data: PatientData) -> list[Mapping[str, Any]]:
-    """The patient's current Conditions (see ``is_current``): most findings count only while current."""
-    return [c for c in data.of_type("Condition") if is_current(c)]
 
 
 def reason_resources(orders: Iterable[DraftOrder]) -> list[tuple[Mapping[str, Any], str]]:
@@ -180,6 +174,7 @@ class _Extraction:
         self.views: dict[int, ResourceView] = {}
         self.searchable_texts: dict[int, tuple[str, ...]] = {}
         self.occurs: dict[str, bool] = {}  # the screen's verdict per distinct text
+        self.memo: dict[Any, Any] = {}  # other per-extraction results (``index.record_index``)
 
     def view(self, resource: Mapping[str, Any]) -> ResourceView:
         found = self.views.get(id(resource))
@@ -215,6 +210,12 @@ def resource_views(screen: TextPatterns) -> Iterator[None]:
         yield
     finally:
         _EXTRACTION.reset(token)
+
+
+def extraction_memo() -> dict[Any, Any] | None:
+    """A dict that lives as long as the current ``resource_views()`` block (None outside one)."""
+    extraction = _EXTRACTION.get()
+    return extraction.memo if extraction else None
 
 
 def view(resource: Mapping[str, Any]) -> ResourceView:

@@ -14,13 +14,12 @@ from typing import Any
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
 from .findings import numeric_value
+from .index import CURRENT_CONDITIONS, current, lookup, of, record_index
 from .resources import (
     Evidence,
     Found,
-    current_conditions,
     days_before,
     find,
-    is_current,
     is_void,
     onset_date,
     parse_date,
@@ -38,13 +37,11 @@ _ENDED_MEDICATION = frozenset({"completed", "stopped"})
 
 def pain_scores(data: PatientData, rules: FactRules) -> list[tuple[date, float, Evidence]]:
     """Dated 0-10 pain scores (LOINC 72514-3, 38208-5), oldest first."""
-    codes = rules.concept("pain_score").codes
     scores: list[tuple[date, float, Evidence]] = []
-    for obs in data.of_type("Observation"):
-        code = codes.any_match_keys(view(obs).keys)
+    for obs, code in record_index(data).coded("Observation", rules.concept("pain_score").codes):  # none void
         value = numeric_value(obs)
         when = onset_date(obs)
-        if code and value is not None and when and not is_void(obs) and 0 <= value <= 10:
+        if value is not None and when and 0 <= value <= 10:
             scores.append((when, value, Evidence(obs, reference(obs), "coded", code, "positive")))
     return sorted(scores, key=lambda s: s[0])
 
@@ -58,7 +55,7 @@ def pain_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, r
         found["pain_latest"] = Found(value, (evidence,))
     trend = _trend(scores, now, rules)
     if trend is None:
-        stated = positives(find(current_conditions(data), rules.concept("worsening_pain_text")))
+        stated = positives(lookup(data, rules.concept("worsening_pain_text"), CURRENT_CONDITIONS))
         trend = Found("worsening", tuple(stated)) if stated else None
     if trend:
         found["pain_trend"] = trend
@@ -98,7 +95,7 @@ def _symptomatic(data: PatientData, orders: Sequence[DraftOrder], scores: list[t
     if recent and recent[-1][1] > 0:
         return Found(True, (recent[-1][2],))
     pain = rules.concept("back_pain")
-    hits = positives(find(current_conditions(data), pain))
+    hits = positives(lookup(data, pain, CURRENT_CONDITIONS))
     for stand_in, cited_as in reason_resources(orders):
         for hit in positives(find([stand_in], pain)):
             hits.append(Evidence(stand_in, cited_as, hit.confidence, hit.code, "positive"))
@@ -107,7 +104,7 @@ def _symptomatic(data: PatientData, orders: Sequence[DraftOrder], scores: list[t
             True, tuple(hits))
     if hits:
         return Found(True, tuple(hits))
-    denied = positives(find(current_conditions(data), rules.concept("asymptomatic_text")))
+    denied = positives(lookup(data, rules.concept("asymptomatic_text"), CURRENT_CONDITIONS))
     if denied:
         return Found(False, tuple(denied))
     return None
@@ -130,7 +127,7 @@ def osteoporosis_therapy(data: PatientData, now: datetime, rules: FactRules) -> 
         if status in _ACTIVE_MEDICATION or (status in _ENDED_MEDICATION and age is not None
                                             and age <= drug.coverage_days):
             hits.append(Evidence(resource, reference(resource), confidence, None, "positive"))
-    z_code = positives(find(current_conditions(data), rules.concept("bisphosphonate_use")))
+    z_code = positives(lookup(data, rules.concept("bisphosphonate_use"), CURRENT_CONDITIONS))
     hits.extend(z_code)
     if hits:
         return Found(True, tuple(hits))
@@ -169,12 +166,12 @@ def _last_date(resource: Mapping[str, Any]) -> date | None:
 
 def failed_conservative_care(data: PatientData, rules: FactRules, pain_trend: str | None) -> Found | None:
     """Conservative care on record and pain not improving; stated failure counts on its own (text)."""
-    resources = [*current_conditions(data), *data.of_type("Procedure"), *data.of_type("MedicationRequest"),
-                 *data.of_type("MedicationStatement")]
-    stated = positives(find(resources, rules.concept("failed_conservative_text")))
+    stated = positives(lookup(data, rules.concept("failed_conservative_text"), CURRENT_CONDITIONS, of("Procedure"),
+                              of("MedicationRequest"), of("MedicationStatement")))
     if stated:
         return Found(True, tuple(stated))
-    care = positives(find([r for r in resources if is_current(r)], rules.concept("conservative_care")))
+    care = positives(lookup(data, rules.concept("conservative_care"), CURRENT_CONDITIONS, current("Procedure"),
+                            current("MedicationRequest"), current("MedicationStatement")))
     if not care:
         return Found(False, (), "coded")
     if pain_trend in ("worsening", "stable"):

@@ -1,0 +1,172 @@
+"""The patient's resources indexed once per fact extraction, so each fact rule is a lookup instead of a scan.
+
+Why: every fact rule used to walk every resource of the types it reads, so a chart of 8,000 Conditions was
+walked some forty times per call. A chart holds few distinct codings and texts (8,000 problem-list entries
+carry a handful of codes), so the index groups each type's resources by their coding tuple and by their
+screened text tuple (``FactRules.text_screen``, run once per resource here). A concept is matched once per
+distinct tuple (remembered for the extraction), and only the resources that matched are read.
+
+Results are exactly what a scan in record order gives (``resources.find``): the groups in the order asked,
+each in record order; void resources (entered-in-error, refuted, cancelled) are left out, as every rule
+skips them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..codes import CodedKey, CodeList, Concept, TextResult
+from .resources import Evidence, ResourceView, extraction_memo, is_current, searchable, view
+
+if TYPE_CHECKING:
+    from ...fhir.patient_data import PatientData
+
+Group = tuple[str, bool]  # (resourceType, current only): one part of what a rule reads
+Keys = tuple[CodedKey | None, ...]
+PastDeadline = Callable[[], bool]  # the caller's clock: True once the call's deadline has passed
+_CHECK_EVERY = 1_024  # resources indexed between two deadline checks
+
+
+class DeadlinePassed(Exception):
+    """The call's deadline passed during fact extraction; the caller answers with what it knows so far."""
+
+
+def of(resource_type: str) -> Group:
+    """Every (non-void) resource of the type."""
+    return (resource_type, False)
+
+
+def current(resource_type: str) -> Group:
+    """The current ones (``resources.is_current``: for a type other than Condition, every one)."""
+    return (resource_type, True)
+
+
+@dataclass
+class _TypeIndex:
+    views: list[ResourceView] = field(default_factory=list)  # non-void, record order; position = list index
+    current: list[bool] = field(default_factory=list)  # ``is_current`` of each
+    by_keys: dict[Keys, list[int]] = field(default_factory=dict)
+    by_texts: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # screened texts, non-empty only
+
+
+class RecordIndex:
+    """One extraction's index of ``PatientData`` (see the module docstring)."""
+
+    def __init__(self, data: PatientData, past_deadline: PastDeadline | None = None) -> None:
+        self.data = data  # held so id(data) stays unique while the index is cached
+        self.examined = 0  # resources read to build the index (tests hold it to one read per resource)
+        self._types: dict[str, _TypeIndex] = {}
+        self._codes: dict[tuple[int, Keys], str | None] = {}
+        self._texts: dict[tuple[int, tuple[str, ...]], tuple[tuple[TextResult, str], ...]] = {}
+        for kind, resources in data.resources.items():
+            index = self._types[kind] = _TypeIndex()
+            for resource in resources:
+                self.examined += 1
+                if past_deadline is not None and self.examined % _CHECK_EVERY == 0 and past_deadline():
+                    raise DeadlinePassed(f"indexing the record ({self.examined} resources read)")
+                seen = view(resource)
+                if seen.void:
+                    continue
+                position = len(index.views)
+                index.views.append(seen)
+                index.current.append(is_current(resource))
+                index.by_keys.setdefault(seen.keys, []).append(position)
+                texts = searchable(seen)
+                if texts:
+                    index.by_texts.setdefault(texts, []).append(position)
+
+    def _code(self, matcher: Concept | CodeList, keys: Keys) -> str | None:
+        memo = (id(matcher), keys)
+        if memo not in self._codes:
+            self._codes[memo] = (matcher.match_keys(keys) if isinstance(matcher, Concept)
+                                 else matcher.any_match_keys(keys))
+        return self._codes[memo]
+
+    def _text(self, concept: Concept, texts: tuple[str, ...]) -> tuple[tuple[TextResult, str], ...]:
+        """What ``resources.find`` reads from these texts when no code matched: hits up to the first positive."""
+        memo = (id(concept), texts)
+        if memo not in self._texts:
+            hits: list[tuple[TextResult, str]] = []
+            for text in texts:
+                result = concept.text.search(text)
+                if result:
+                    hits.append((result, text))
+                    if result == "positive":
+                        break
+            self._texts[memo] = tuple(hits)
+        return self._texts[memo]
+
+    def find(self, concept: Concept, groups: Sequence[Group]) -> list[Evidence]:
+        """``resources.find`` over the groups' resources, concatenated in the order given."""
+        found: list[Evidence] = []
+        for kind, current_only in groups:
+            index = self._types.get(kind)
+            if index is None:
+                continue
+            coded: dict[int, str] = {}
+            for keys, positions in index.by_keys.items():
+                code = self._code(concept, keys)
+                if code:
+                    coded.update(dict.fromkeys(positions, code))
+            written: dict[int, tuple[tuple[TextResult, str], ...]] = {}
+            for texts, positions in index.by_texts.items():
+                hits = self._text(concept, texts)
+                if hits:
+                    written.update((p, hits) for p in positions if p not in coded)
+            for position in sorted(coded.keys() | written.keys()):
+                if current_only and not index.current[position]:
+                    continue
+                seen = index.views[position]
+                if position in coded:
+                    found.append(Evidence(seen.resource, seen.reference, "coded", coded[position], "positive",
+                                          " ".join(seen.texts)))
+                else:
+                    found.extend(Evidence(seen.resource, seen.reference, "text", None, result, text)
+                                 for result, text in written[position])
+        return found
+
+    def coded(self, resource_type: str, codes: CodeList) -> list[tuple[Mapping[str, Any], str]]:
+        """The non-void resources of a type with a coding in ``codes`` (first such code), in record order."""
+        index = self._types.get(resource_type)
+        if index is None:
+            return []
+        hits: list[tuple[int, str]] = []
+        for keys, positions in index.by_keys.items():
+            code = self._code(codes, keys)
+            if code:
+                hits.extend((p, code) for p in positions)
+        return [(index.views[p].resource, code) for p, code in sorted(hits)]
+
+    def candidates(self, resource_type: str, concepts: Sequence[Concept]) -> list[Mapping[str, Any]]:
+        """The non-void resources of a type that one of the concepts can match: by code, or with screened text
+        (a text the screen passes over matches no concept). In record order; the caller decides the match."""
+        index = self._types.get(resource_type)
+        if index is None:
+            return []
+        positions: set[int] = {p for positions in index.by_texts.values() for p in positions}
+        for keys, group in index.by_keys.items():
+            if any(self._code(concept, keys) for concept in concepts):
+                positions.update(group)
+        return [index.views[p].resource for p in sorted(positions)]
+
+
+CURRENT_CONDITIONS = current("Condition")
+
+
+def record_index(data: PatientData) -> RecordIndex:
+    """The extraction's index of ``data``: built on first use inside ``resources.resource_views()`` and kept
+    for the rest of the extraction; built afresh outside one."""
+    memo = extraction_memo()
+    if memo is None:
+        return RecordIndex(data)
+    found = memo.get(("record_index", id(data)))
+    if found is None or found.data is not data:
+        found = memo[("record_index", id(data))] = RecordIndex(data, memo.get("past_deadline"))
+    return found
+
+
+def lookup(data: PatientData, concept: Concept, *groups: Group) -> list[Evidence]:
+    """Evidence for ``concept`` in the groups' resources (e.g. ``CURRENT_CONDITIONS, of("Observation")``)."""
+    return record_index(data).find(concept, groups)
