@@ -66,7 +66,7 @@ def seed_padded(conditions: int = 0, observations: int = 0) -> PatientData:
 
 def facts_of(data: PatientData) -> dict[str, Any]:
     facts: ClinicalFacts = extract_facts(data, [], NOW, RULES)
-    return {"facts": {n: (f.value, f.sources, f.confidence, f.note) for n, f in facts.facts.items()},
+    return {"facts": {n: (f.value, f.sources, f.confidence) for n, f in facts.facts.items()},
             "missing": facts.missing, "conflicts": facts.conflicts}
 
 

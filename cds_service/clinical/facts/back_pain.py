@@ -16,10 +16,10 @@ from datetime import datetime
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
+from .index import CURRENT_CONDITIONS, lookup, of
 from .resources import (
     Evidence,
     Found,
-    current_conditions,
     days_before,
     find,
     onset_date,
@@ -39,8 +39,7 @@ def reason_hits(orders: Sequence[DraftOrder], concept_name: str, rules: FactRule
 
 def episode_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> dict[str, Found]:
     """Onset and duration class of the current back-pain episode, where a dated record shows it."""
-    resources = [*current_conditions(data), *data.of_type("Observation")]
-    hits = positives(find(resources, rules.concept("back_pain")))
+    hits = positives(lookup(data, rules.concept("back_pain"), CURRENT_CONDITIONS, of("Observation")))
     dated = [(when, hit) for hit in hits if (when := onset_date(hit.resource)) is not None]
     if not dated:
         return {}
@@ -56,14 +55,14 @@ def episode_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime
 
 def neuro_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> dict[str, Found]:
     """Radiculopathy, myelopathy, suspected cauda equina syndrome: coded or written, on the record or the order."""
-    resources = [*current_conditions(data), *data.of_type("Observation"), *data.of_type("DiagnosticReport")]
+    groups = (CURRENT_CONDITIONS, of("Observation"), of("DiagnosticReport"))
     found: dict[str, Found] = {}
     for name, concept in (("radiculopathy", "radiculopathy"), ("myelopathy", "myelopathy")):
-        hits = positives(find(resources, rules.concept(concept))) + reason_hits(orders, concept, rules)
+        hits = positives(lookup(data, rules.concept(concept), *groups)) + reason_hits(orders, concept, rules)
         found[name] = Found(True, tuple(hits)) if hits else Found(False, (), "coded")
-    cauda = positives(find(resources, rules.concept("cauda_equina"))) + reason_hits(orders, "cauda_equina", rules)
+    cauda = positives(lookup(data, rules.concept("cauda_equina"), *groups)) + reason_hits(orders, "cauda_equina", rules)
     limit = rules.value("neuro_recent_days")
-    for hit in positives(find(resources, rules.concept("cauda_equina_if_new"))):
+    for hit in positives(lookup(data, rules.concept("cauda_equina_if_new"), *groups)):
         ages = [days_before(now, onset_date(hit.resource)), days_before(now, recorded_date(hit.resource))]
         if any(a is not None and a <= limit for a in ages):
             cauda.append(hit)

@@ -23,13 +23,12 @@ from typing import Any
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
 from .back_pain import reason_hits
+from .index import CURRENT_CONDITIONS, current, lookup, of
 from .resources import (
     Evidence,
     Found,
-    current_conditions,
     days_before,
     find,
-    is_current,
     onset_date,
     parse_date,
     positives,
@@ -43,9 +42,9 @@ _REGIONS = {"prior_lumbar_surgery": ("lumbar_surgery_codes", "lumbar_text"),
 
 
 def surgery_facts(data: PatientData, rules: FactRules) -> dict[str, Found]:
-    resources = [p for p in data.of_type("Procedure") if str(p.get("status", "completed")).lower() == "completed"]
-    resources += list(data.of_type("Condition"))
-    surgeries = positives(find(resources, rules.concept("spine_surgery")))
+    procedures = [p for p in data.of_type("Procedure") if str(p.get("status", "completed")).lower() == "completed"]
+    surgeries = positives(find(procedures, rules.concept("spine_surgery")))
+    surgeries += positives(lookup(data, rules.concept("spine_surgery"), of("Condition")))
     found: dict[str, Found] = {}
     unplaced = []
     for name, (codes, words) in _REGIONS.items():
@@ -86,13 +85,14 @@ def _failed(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rule
     episode_age = days_before(now, parse_date(onset))
     if episode_age is not None and episode_age < limit:
         return Found(False, (), "coded")  # the episode is younger than 6 weeks: 6 weeks cannot have failed
-    resources = [*current_conditions(data), *data.of_type("Procedure"), *data.of_type("MedicationRequest"),
-                 *data.of_type("MedicationStatement")]
-    stated = positives(find(resources, rules.concept("failed_management_text")))
+    stated = positives(lookup(data, rules.concept("failed_management_text"), CURRENT_CONDITIONS, of("Procedure"),
+                              of("MedicationRequest"), of("MedicationStatement")))
     stated += reason_hits(orders, "failed_management_text", rules)
     if stated:
         return Found(True, tuple(stated))
-    care = [h for h in positives(find([r for r in resources if is_current(r)], rules.concept("conservative_care")))
+    care = [h for h in positives(lookup(data, rules.concept("conservative_care"), CURRENT_CONDITIONS,
+                                        current("Procedure"), current("MedicationRequest"),
+                                        current("MedicationStatement")))
             if (age := days_before(now, onset_date(h.resource))) is not None and age >= limit]
     if care and episode_age is not None:
         return Found(True, tuple(care))
@@ -101,7 +101,7 @@ def _failed(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rule
 
 def _candidate(data: PatientData, orders: Sequence[DraftOrder], rules: FactRules) -> Found | None:
     concept = rules.concept("intervention_candidate")
-    hits = find([*current_conditions(data), *data.of_type("Procedure")], concept)
+    hits = lookup(data, concept, CURRENT_CONDITIONS, of("Procedure"))
     hits += [Evidence(o.resource, o.reference, "coded", None, "positive") for o in orders
              if o.procedure == "surgical-consultation"]
     hits += reason_hits(orders, "intervention_candidate", rules)

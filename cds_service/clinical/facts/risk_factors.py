@@ -21,10 +21,10 @@ from typing import Any
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
 from .back_pain import reason_hits
+from .index import CURRENT_CONDITIONS, lookup, of
 from .resources import (
     Evidence,
     Found,
-    current_conditions,
     days_before,
     find,
     onset_date,
@@ -48,19 +48,22 @@ def _recent(hits: Sequence[Evidence], now: datetime, limit: int) -> list[Evidenc
 
 
 def risk_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> dict[str, Found]:
-    conditions = current_conditions(data)
     medications = [*data.of_type("MedicationRequest"), *data.of_type("MedicationStatement")]
     active_meds = [m for m in medications if str(m.get("status", "")).lower() in _ACTIVE]
     found = {
-        "weight_loss": _flag(positives(find([*conditions, *data.of_type("Observation")], rules.concept("weight_loss")))
+        "weight_loss": _flag(positives(lookup(data, rules.concept("weight_loss"), CURRENT_CONDITIONS,
+                                              of("Observation")))
                              + reason_hits(orders, "weight_loss", rules)),
-        "immunosuppressed": _flag(positives(find([*conditions, *active_meds], rules.concept("immunosuppression")))),
+        "immunosuppressed": _flag(positives(lookup(data, rules.concept("immunosuppression"), CURRENT_CONDITIONS)
+                                            + find(active_meds, rules.concept("immunosuppression")))),
         "infection_suspected": _infection(data, orders, now, rules),
-        "low_velocity_trauma": _flag(_recent(positives(find(conditions, rules.concept("low_velocity_trauma"))), now,
+        "low_velocity_trauma": _flag(_recent(positives(lookup(data, rules.concept("low_velocity_trauma"),
+                                                              CURRENT_CONDITIONS)), now,
                                              rules.value("trauma_recent_days"))
                                      + reason_hits(orders, "low_velocity_trauma", rules)),
-        "chronic_steroid_use": _steroids(conditions, active_meds, now, rules),
-        "high_risk_trauma": _flag(_recent(positives(find(conditions, rules.concept("high_energy_trauma"))), now,
+        "chronic_steroid_use": _steroids(data, active_meds, now, rules),
+        "high_risk_trauma": _flag(_recent(positives(lookup(data, rules.concept("high_energy_trauma"),
+                                                           CURRENT_CONDITIONS)), now,
                                           rules.value("trauma_recent_days"))
                                   + reason_hits(orders, "high_energy_trauma", rules)),
         "radiograph_bone_finding": _radiograph(data, rules),
@@ -80,7 +83,7 @@ def _radiograph(data: PatientData, rules: FactRules) -> Found:
 
 def _infection(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> Found:
     """Fever, endocarditis, IV drug use, spine infection codes; or a spine procedure within the recent window."""
-    hits = positives(find(current_conditions(data), rules.concept("infection_risk")))
+    hits = positives(lookup(data, rules.concept("infection_risk"), CURRENT_CONDITIONS))
     hits += reason_hits(orders, "infection_risk", rules)
     procedures = [p for p in data.of_type("Procedure") if str(p.get("status", "completed")).lower() == "completed"]
     limit = rules.value("recent_spinal_procedure_days")
@@ -89,9 +92,9 @@ def _infection(data: PatientData, orders: Sequence[DraftOrder], now: datetime, r
     return _flag(list({id(h.resource): h for h in hits}.values()))
 
 
-def _steroids(conditions: Sequence[Mapping[str, Any]], meds: Sequence[Mapping[str, Any]], now: datetime,
+def _steroids(data: PatientData, meds: Sequence[Mapping[str, Any]], now: datetime,
               rules: FactRules) -> Found:
-    hits = positives(find(conditions, rules.concept("chronic_steroid")))
+    hits = positives(lookup(data, rules.concept("chronic_steroid"), CURRENT_CONDITIONS))
     drug, local = rules.concept("systemic_glucocorticoid"), rules.concept("topical_or_inhaled")
     limit = rules.value("chronic_steroid_days")
     for med in meds:
