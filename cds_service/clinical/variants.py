@@ -57,7 +57,7 @@ def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMa
     base = {"pack": topic.pack.id, "kind": kind, "variant": None, "title": None}
     for gate in topic.gates:
         if check(gate.when, subject).verdict:
-            missing = tuple(leaf["fact"] for leaf in _known_false(gate.when))
+            missing = tuple(leaf["fact"] for leaf in _known_false(gate.when) if facts.value(leaf["fact"]) is None)
             return VariantMatch(**base, outcome=gate.outcome, reason=gate.reason, missing=missing)
     rules = topic.rules
     order = rules.order.get(kind, ())

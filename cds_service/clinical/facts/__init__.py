@@ -27,7 +27,8 @@ VOCABULARY = (
     "fracture", "fracture_level", "fracture_onset", "acuity", "new_fracture", "etiology", "symptomatic",
     "pain_trend", "pain_latest", "deformity", "pulmonary_dysfunction", "marrow_edema", "neuro_red_flag",
     "retropulsion", "malignancy", "contraindications", "prior_augmentation_or_surgery", "multiple_fractures",
-    "osteoporosis", "osteoporosis_therapy", "failed_conservative_care", "high_energy_trauma",
+    "osteoporosis", "osteoporosis_therapy", "failed_conservative_care", "high_energy_trauma", "recent_fracture",
+    "prior_vcf_history",
 )
 
 
