@@ -21,7 +21,7 @@ from .clinical.orders import recognise_orders
 from .clinical.ratings import Rating, rate_order
 from .clinical.router import route_order
 from .clinical.topic import Topic
-from .clinical.variants import VariantMatch, classify_variant
+from .clinical.variants import VariantMatch, agreed_match, classify_variant
 from .fhir.gather import PatientData, gather_fhir_data
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
             key = (route.topic.id, route.order.kind)
             if key not in variants:
                 variants[key] = classify_variant(facts, route.order.kind, route.topic)
-            ratings.append(rate_order(route.order, variants[key], route.topic.pack))
+            match = agreed_match(variants[key], route.order.procedure, route.topic.pack)
+            ratings.append(rate_order(route.order, match, route.topic.pack))
     response = build_response(request, data, facts, ratings, engine.topics, engine.catalogue, engine.card_options)
     check_response(response)
     return HookOutcome(response, request, tuple(ratings), data, facts)

@@ -10,15 +10,19 @@ the cards put them into words. The decision is the topic's data (rules.json):
    ones after it: the answer is then "insufficient data" with the missing facts, never a guess at a later
    variant. The first variant that fits wins; a later one that also fits is reported with the precedence.
 3. no variant fits: the first ``none`` reason that holds, else the facts listed under ``describe_when_none``.
+
+``agreed_match`` is applied per order afterwards: blocked variants that all rate the order the same as the
+variant that fits after them do not block its rating (issue 11).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .conditions import Outcome, Subject, check, leaves
 from .facts import ClinicalFacts
+from .packs import CriteriaPack
 from .topic import Topic
 
 MatchOutcome = Literal["matched", "out-of-scope", "insufficient-data", "no-variant"]
@@ -45,6 +49,9 @@ class VariantMatch:
     missing: tuple[str, ...] = ()  # facts that were needed but unknown
     blocked: tuple[str, ...] = ()  # variants that could be neither confirmed nor excluded
     also_fits: tuple[str, str] | None = None  # (another variant that fits, why this one takes precedence)
+    # insufficient data: the variants still possible (the blocked ones and the first that fits after them);
+    # after ``agreed_match``: the variants that all rate the order the same
+    possible: tuple[str, ...] = ()
 
     @property
     def decided_by(self) -> tuple[str, ...]:
@@ -73,7 +80,10 @@ def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMa
                                 reasons=_reasons(facts, result), also_fits=_also_fits(topic, vid, order[position + 1:],
                                                                                       subject))
         elif result.verdict:
-            break
+            missing = tuple(dict.fromkeys(name for _, r in blocked for name in r.unknown))
+            return VariantMatch(**base, outcome="insufficient-data", missing=missing,
+                                blocked=tuple(v for v, _ in blocked), reasons=_reasons(facts, result),
+                                possible=(*(v for v, _ in blocked), vid))
     if blocked:
         missing = tuple(dict.fromkeys(name for _, r in blocked for name in r.unknown))
         return VariantMatch(**base, outcome="insufficient-data", missing=missing, blocked=tuple(v for v, _ in blocked))
@@ -100,3 +110,20 @@ def _also_fits(topic: Topic, winner: str, later: tuple[str, ...], subject: Subje
         if check(topic.rules.variants[other].when, subject).verdict:
             return other, topic.rules.precedence.get((winner, other), "earlier in the documented decision order")
     return None
+
+
+def agreed_match(match: VariantMatch, procedure: str, pack: CriteriaPack) -> VariantMatch:
+    """Rate when the candidates agree: several variants still possible that all give ``procedure`` the same
+    rating (score and category) rate it under the one the facts confirm, keeping the others in ``possible`` and
+    the unknown facts in ``missing`` so the card says why one could not be chosen. Any disagreement, a row
+    missing in one of them, or no confirmed variant leaves the match as it is (insufficient data; design choice).
+    """
+    if match.outcome != "insufficient-data" or len(match.possible) < 2:
+        return match
+    variants = [pack.variants.get(v) for v in match.possible]
+    rows = [v.rows.get(procedure) if v is not None else None for v in variants]
+    if any(row is None for row in rows) or len({(row.score, row.category) for row in rows if row}) != 1:
+        return match
+    confirmed = match.possible[-1]
+    return replace(match, variant=confirmed, title=pack.variants[confirmed].title, outcome="matched",
+                   reason="candidates-agree", blocked=())
