@@ -54,8 +54,12 @@ class ContextRules:
         for stop in self.sentence_break.finditer(window):
             cut = stop.end()
         if self.terminators is not None:
-            for stop in self.terminators.finditer(window, cut):
-                cut = stop.end()
+            stops = list(self.terminators.finditer(window, cut))
+            cues = tuple(hit.span() for _, pattern in self.forward for hit in pattern.finditer(window, cut)) \
+                if stops else ()
+            for stop in stops:
+                if not _overlaps(stop.span(), cues):  # "no longer reports": part of the trigger
+                    cut = stop.end()
         window = window[cut:]
         skip = _spans(self.pseudo, window)
         for category, pattern in self.forward:

@@ -53,7 +53,8 @@ def cond(rid: str, code: tuple[str, str] | None = None, text: str | None = None,
     return resource
 
 
-def report(rid: str, conclusion: str, days_ago: int, title: str = "MRI lumbar spine without contrast") -> dict[str, Any]:
+def report(rid: str, conclusion: str, days_ago: int,
+           title: str = "MRI lumbar spine without contrast") -> dict[str, Any]:
     return {"resourceType": "DiagnosticReport", "id": rid, "status": "final", "code": {"text": title},
             "conclusion": conclusion, "effectiveDateTime": day(days_ago)}
 
