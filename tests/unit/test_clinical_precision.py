@@ -348,9 +348,11 @@ def test_cpt_oid_system_is_an_alias() -> None:
     assert ratings and ratings[0].order.procedure == "vertebral-augmentation"
 
 
-def test_height_loss_written_in_a_report_is_deformity() -> None:
+def test_increasing_height_loss_written_in_a_report_is_deformity() -> None:
     facts = facts_of(report("xr", "Interval loss of vertebral body height at T12, now 40%.", 5, "Radiograph spine"))
     assert facts.value("deformity") is True
+    acute = facts_of(report("mri", "Acute L1 compression fracture with marrow edema, 30% height loss.", 5))
+    assert acute.value("deformity") is False  # the height loss of the acute fracture itself is not progression
 
 
 def test_a_fracture_condition_without_clinical_status_counts_unless_abated() -> None:

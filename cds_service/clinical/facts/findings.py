@@ -137,11 +137,12 @@ def simple_flags(data: PatientData, rules: FactRules) -> dict[str, Found]:
     """Deformity, pulmonary dysfunction, prior augmentation/surgery: present if coded or written."""
     current = [*current_conditions(data), *data.of_type("Observation")]
     # Seed 004: "radiographic evidence of increasing kyphosis or loss of vertebral body height" is deformity, so a
-    # report that states height loss or kyphosis counts too.
-    reports = [*current, *data.of_type("DiagnosticReport")]
+    # report that describes the height loss or kyphosis as increasing counts too.
+    deformity = [*positives(find(current, rules.concept("deformity"))),
+                 *positives(find(data.of_type("DiagnosticReport"), rules.concept("deformity_report_text")))]
     procedures = [*data.of_type("Procedure"), *_conditions(data)]
     return {
-        "deformity": _flag(positives(find(reports, rules.concept("deformity"))), "kyphosis or height loss"),
+        "deformity": _flag(deformity, "kyphosis or height loss"),
         "pulmonary_dysfunction": _flag(positives(find(current, rules.concept("pulmonary_dysfunction"))),
                                        "dyspnea or abnormal lung function"),
         "prior_augmentation_or_surgery": _flag(
