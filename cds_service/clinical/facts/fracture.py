@@ -120,8 +120,9 @@ def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
         found["fracture_level"] = Found(", ".join(levels), tuple(i.evidence for i in level_items),
                                         "coded" if coded else "text")
     if latest.onset:
-        found["fracture_onset"] = Found(latest.onset.isoformat(), latest.evidence)
-        found["acuity"] = _acuity(latest.onset, latest.evidence, now, rules)
+        dated = tuple(i.evidence for i in latest.items if i.onset == latest.onset)
+        found["fracture_onset"] = Found(latest.onset.isoformat(), dated)
+        found["acuity"] = _acuity(latest.onset, dated, now, rules)
     new = _new_fracture(latest, data, now, rules)
     if new:
         found["new_fracture"] = new
