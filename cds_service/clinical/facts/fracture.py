@@ -239,7 +239,7 @@ def _prior_history(timeline: list[Episode], data: PatientData, rules: FactRules)
     past = [e for ep in timeline if not ep.current for e in ep.evidence]
     procedures = positives(find([*data.of_type("Procedure"), *data.of_type("Condition")],
                                 rules.concept("prior_augmentation_or_surgery")))
-    written = positives(find([*data.of_type("DiagnosticReport"), *data.of_type("Condition")],
-                             rules.concept("prior_vcf_text")))
+    past_conditions = [c for c in data.of_type("Condition") if not condition_is_current(c)]
+    written = positives(find([*data.of_type("DiagnosticReport"), *past_conditions], rules.concept("prior_vcf_text")))
     hits = [*past, *procedures, *written]
     return Found(True, tuple(hits)) if hits else Found(False, (), "coded")
