@@ -176,6 +176,10 @@ def explain(match: VariantMatch, topic: Topic) -> str:
     """Why this variant, or why none, in words: the reasons of the match rendered from the card texts."""
     words = CARDS["explanations"]
     facts = ", ".join(f"{fact_label(r.fact)}: {format_value(r.value)}" for r in match.reasons)
+    if match.outcome == "matched" and match.possible:
+        return words["agreed"].format(variants=", ".join(_number(v) for v in match.possible),
+                                      number=_number(match.variant), facts=facts,
+                                      missing=", ".join(fact_label(n) for n in match.missing))
     if match.outcome == "matched":
         return words["matched"].format(number=_number(match.variant), facts=facts)
     if match.outcome == "insufficient-data" and match.blocked:

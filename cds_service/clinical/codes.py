@@ -2,8 +2,9 @@
 
 Codes match by system AND code. ICD-10-CM is matched by hierarchy (a prefix family such as ``M80.08X``
 covers every 7th character), because records carry billable leaf codes while the criteria speak of
-families. Free text is a lower-confidence fallback: a pattern hit preceded in the same clause by a negation
-cue ("no", "denies", "negative for") counts as a negative finding, never a positive one. Every pattern is a
+families. Free text is a lower-confidence fallback: a pattern hit in a negated, hypothetical or family context
+(the ConText rule table of ``clinical/shared/context.json``, applied by ``clinical/context.py``) is never a
+positive finding. Every pattern is a
 plain alternation without nested quantifiers, and inputs are capped, so matching stays linear in the text.
 """
 
@@ -13,6 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .context import ContextRules, default_context_rules
 
 # Canonical terminology names -> the Coding.system URIs that carry them (terminology-codes.md "FHIR system
 # URIs"; the icd-10 and OID aliases are what real EHR feeds send for ICD-10-CM and SNOMED CT).
@@ -27,18 +30,8 @@ SYSTEM_ALIASES: Mapping[str, tuple[str, ...]] = {
 _SYSTEM_BY_URI = {uri: name for name, uris in SYSTEM_ALIASES.items() for uri in uris}
 
 MAX_TEXT = 4000  # characters of one free-text field that are searched; bounds the work per field
-# NegEx-style scope terminators: a negation before one of these does not reach the finding after it.
-_CLAUSE_BREAK = re.compile(r"[.;:!?\n]|\b(?:but|however|although|except|reports?|presents? with|complains? of)\b",
-                           re.IGNORECASE)
-_NEGATION = re.compile(
-    r"\b(?:no|not|without|denies|denied|negative for|free of|absence of|absent|ruled out|resolved)\b",
-    re.IGNORECASE)
-_NEGATION_WINDOW = 60  # characters before a hit, within its clause, searched for a negation cue
-# A negation right after the finding ("Cord compression: none", "marrow edema absent").
-_TRAILING_NEGATION = re.compile(
-    r"[ \t]*(?:[:=-][ \t]*)?(?:none|absent|negative|not (?:seen|present|identified)|ruled out)\b", re.IGNORECASE)
 
-TextResult = Literal["positive", "negated"]
+TextResult = Literal["positive", "negated", "historical", "hypothetical", "family"]
 
 
 def system_name(uri: str | None) -> str | None:
@@ -133,45 +126,47 @@ def build_code_list(entries: Iterable[Mapping[str, Any]]) -> CodeList:
 
 @dataclass(frozen=True)
 class TextPatterns:
-    """Case-insensitive phrases for the free-text fallback, compiled into one alternation."""
+    """Case-insensitive phrases for the free-text fallback, compiled into one alternation, and the context rules
+    (``clinical/context.py``) that decide whether a hit is affirmed, negated, historical, hypothetical or a
+    family member's."""
 
     pattern: re.Pattern[str] | None
+    context: ContextRules | None = None  # None: the shipped rule table (clinical/shared/context.json)
+    excludes: frozenset[str] = frozenset()  # categories besides negated/family/hypothetical that do not count
 
     def search(self, text: str | None) -> TextResult | None:
-        """"positive" if an un-negated phrase occurs, "negated" if only negated ones do, else None."""
+        """"positive" if an affirmed phrase occurs, else the context of the first non-affirmed one, else None.
+
+        A historical mention is affirmed unless the concept excludes it ("history of kyphoplasty" is prior
+        surgery; "history of cord compression" is not a red flag today)."""
         if not text or self.pattern is None:
             return None
         text = text[:MAX_TEXT]
+        rules = self.context or default_context_rules()
         result: TextResult | None = None
         for hit in self.pattern.finditer(text):
-            if _negated(text, hit.start()) or _TRAILING_NEGATION.match(text, hit.end()):
-                result = "negated"
-            else:
+            category = rules.category(text, hit.start(), hit.end())
+            if category is None or (category == "historical" and category not in self.excludes):
                 return "positive"
+            result = result or category
         return result
 
     def occurs(self, text: str) -> bool:
-        """Whether any phrase occurs in the searched part of ``text``, negated or not.
+        """Whether any phrase occurs in the searched part of ``text``, in any context.
 
         Used as a screen with the phrases of every concept joined: where none of them occurs, no concept's
         ``search`` can find anything, so most texts are scanned once instead of once per concept."""
         return self.pattern is not None and self.pattern.search(text[:MAX_TEXT]) is not None
 
 
-def _negated(text: str, start: int) -> bool:
-    """A negation cue between the start of the hit's clause (or the window) and the hit."""
-    window = text[max(0, start - _NEGATION_WINDOW):start]
-    breaks = list(_CLAUSE_BREAK.finditer(window))
-    clause = window[breaks[-1].end():] if breaks else window
-    return _NEGATION.search(clause) is not None
-
-
-def build_text_patterns(phrases: Iterable[str]) -> TextPatterns:
+def build_text_patterns(phrases: Iterable[str], excludes: Iterable[str] = (),
+                        context: ContextRules | None = None) -> TextPatterns:
     """Phrases are regular expressions without nested quantifiers; they are joined with word boundaries."""
     phrases = list(phrases)
     if not phrases:
         return TextPatterns(None)
-    return TextPatterns(re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in phrases) + r")", re.IGNORECASE))
+    return TextPatterns(re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in phrases) + r")", re.IGNORECASE),
+                        context, frozenset(excludes))
 
 
 @dataclass(frozen=True)
@@ -198,7 +193,8 @@ class Concept:
 def build_concept(name: str, spec: Mapping[str, Any]) -> Concept:
     """A concept from its codes.json block: ``codes`` and ``exclude`` entries, ``text`` entries."""
     phrases = [p for entry in spec.get("text", ()) for p in entry["patterns"]]
-    return Concept(name, build_code_list(spec.get("codes", ())), build_text_patterns(phrases),
+    return Concept(name, build_code_list(spec.get("codes", ())),
+                   build_text_patterns(phrases, spec.get("context_excludes", ())),
                    build_code_list(spec.get("exclude", ())))
 
 

@@ -88,7 +88,7 @@ def _classify(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMatch:
     base = {"pack": topic.pack.id, "kind": kind, "variant": None, "title": None}
     for gate in topic.gates:
         if check(gate.when, subject).verdict:
-            missing = tuple(leaf["fact"] for leaf in _known_false(gate.when))
+            missing = tuple(leaf["fact"] for leaf in _known_false(gate.when) if facts.value(leaf["fact"]) is None)
             return VariantMatch(**base, outcome=gate.outcome, reason=gate.reason, missing=missing)
     rules = topic.rules
     order = rules.order.get(kind, ())
@@ -128,10 +128,11 @@ def settle_for_order(match: VariantMatch, procedure: str, region: str | None, to
     candidates = (*match.blocked, *((match.next_fit,) if match.next_fit else ()))
     rows = [topic.pack.variants[v].row_for(procedure, region) for v in candidates]
     ratings = {(row.category, row.score) if row else None for row in rows}
-    if len(ratings) == 1 and None not in ratings:  # the variant shown: the one that fits, else the last candidate
-        shown = match.next_fit or candidates[-1]
-        return replace(match, variant=shown, title=topic.rules.variants[shown].title, outcome="matched",
-                       reasons=match.next_reasons, possible=candidates)
+    if len(ratings) == 1 and None not in ratings:
+        if match.next_fit is None:  # they agree, but none is confirmed: it may be that none applies
+            return match
+        return replace(match, variant=match.next_fit, title=topic.rules.variants[match.next_fit].title,
+                       outcome="matched", reasons=match.next_reasons, possible=candidates)
     return replace(match, outcome="undecided", possible=candidates)
 
 
@@ -150,3 +151,5 @@ def _also_fits(topic: Topic, winner: str, later: tuple[str, ...], subject: Subje
         if check(topic.rules.variants[other].when, subject).verdict:
             return other, topic.rules.precedence.get((winner, other), "earlier in the documented decision order")
     return None
+
+

@@ -60,6 +60,7 @@ SCHEMA_OF = {
     "clinical/shared/codes.json": "clinical/schemas/codes.schema.json",
     "clinical/shared/thresholds.json": "clinical/schemas/thresholds.schema.json",
     "clinical/shared/fact_sources.json": "clinical/schemas/fact-sources.schema.json",
+    "clinical/shared/context.json": "clinical/schemas/context.schema.json",
     "cards/text.json": "clinical/schemas/card-text.schema.json",
     "cds_hooks/openapi.json": None,  # checked against the OpenAPI 3.0 spec in test_openapi.py
 }

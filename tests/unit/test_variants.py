@@ -14,7 +14,7 @@ TOPICS = {pack: topic_for_pack(pack) for pack in ("acr-vcf-2022", "acr-vcf-2018"
 BENIGN_BASE: dict[str, Any] = {
     "fracture": True, "high_energy_trauma": False, "malignancy": "none", "neuro_red_flag": False,
     "etiology": "osteoporotic", "prior_augmentation_or_surgery": False, "multiple_fractures": False,
-    "deformity": False, "pulmonary_dysfunction": False, "contraindications": (),
+    "deformity": False, "pulmonary_dysfunction": False, "contraindications": (), "prior_vcf_history": False,
 }
 
 
@@ -63,8 +63,8 @@ def test_v8_over_v6_is_documented_precedence() -> None:
     assert match.decided_by == ("new_fracture", "etiology", "malignancy", "neuro_red_flag", "pain_trend")
 
 
-def test_v7_over_v6_for_new_fracture_after_vertebroplasty() -> None:
-    match = classify_variant(facts(new_fracture=True, symptomatic=True, marrow_edema=True,
+def test_v7_over_v6_for_recent_fracture_after_vertebroplasty() -> None:
+    match = classify_variant(facts(recent_fracture=True, new_fracture=False, symptomatic=True, marrow_edema=True,
                                    prior_augmentation_or_surgery=True), "treatment", TOPICS["acr-vcf-2022"])
     assert (match.variant, match.also_fits is not None) == ("v7", True)
 

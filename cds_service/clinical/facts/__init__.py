@@ -32,7 +32,8 @@ VOCABULARY = (
     "fracture", "fracture_level", "fracture_onset", "acuity", "new_fracture", "etiology", "symptomatic",
     "pain_trend", "pain_latest", "deformity", "pulmonary_dysfunction", "marrow_edema", "neuro_red_flag",
     "retropulsion", "malignancy", "contraindications", "prior_augmentation_or_surgery", "multiple_fractures",
-    "osteoporosis", "osteoporosis_therapy", "failed_conservative_care", "high_energy_trauma",
+    "osteoporosis", "osteoporosis_therapy", "failed_conservative_care", "high_energy_trauma", "recent_fracture",
+    "prior_vcf_history",
     # back-pain topics (LBP 2021, TBP 2024)
     "back_pain_onset", "back_pain_duration", "radiculopathy", "myelopathy", "cauda_equina_suspected",
     "prior_lumbar_surgery", "prior_thoracic_surgery", "weight_loss", "infection_suspected", "immunosuppressed",

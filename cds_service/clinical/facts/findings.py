@@ -7,6 +7,7 @@ spine MRI/CT report or an explicit statement exists, because silence there means
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from .resources import (
     onset_date,
     positives,
     recorded_date,
+    view,
 )
 from .rules import FactRules
 
@@ -84,23 +86,56 @@ def numeric_value(obs: Mapping[str, Any]) -> float | None:
 
 
 def neuro_red_flag(data: PatientData, now: datetime, rules: FactRules) -> Found:
-    """Cauda equina / cord compression at any date; weakness or bladder/bowel dysfunction only when new."""
+    """A red flag pages only when new or progressive (seed 004: "new or progressive neurologic deficit").
+
+    Cauda equina syndrome, cord compression, retropulsion with canal compromise (coded or written), weakness,
+    bladder/bowel dysfunction: each counts when ``_recent`` holds for it. An old report, a Condition re-recorded
+    recently with an old onset, or a finding called chronic/unchanged/stable does not page."""
     groups = (CURRENT_CONDITIONS, OBSERVATIONS, REPORTS)
-    hits = positives(lookup(data, rules.concept("neuro_always"), *groups))
     limit = rules.value("neuro_recent_days")
-    for hit in positives(lookup(data, rules.concept("neuro_if_new"), *groups)):
-        age = days_before(now, onset_date(hit.resource))
-        recorded = days_before(now, recorded_date(hit.resource))
-        if (age is not None and age <= limit) or (recorded is not None and recorded <= limit):
-            hits.append(hit)
-    return Found(True, tuple(hits)) if hits else Found(False, (), "coded")
+    hits = [*positives(lookup(data, rules.concept("neuro_always"), *groups)),
+            *positives(lookup(data, rules.concept("neuro_if_new"), *groups))]
+    paging = [hit for hit in hits if _recent(hit, now, limit, rules)]
+    return Found(True, tuple(paging)) if paging else Found(False, (), "coded")
+
+
+def _recent(hit: Evidence, now: datetime, limit: int, rules: FactRules) -> bool:
+    """New/worsening/progressive/acute said of the finding in a statement made within ``limit`` days, or an onset
+    (effective date for reports) within ``limit`` days not described as chronic/unchanged/stable. Undated
+    findings count: they cannot be shown to be old (a red flag is never talked away; design choice)."""
+    stated = recorded_date(hit.resource) or onset_date(hit.resource)
+    sentences = _finding_sentences(hit, rules)
+    if any(rules.concept("recency_new_text").text.search(t) == "positive" for t in sentences):
+        age = days_before(now, stated)
+        return age is None or age <= limit
+    if any(rules.concept("recency_chronic_text").text.search(t) == "positive" for t in sentences):
+        return False
+    age = days_before(now, onset_date(hit.resource))
+    return age is None or age <= limit
+
+
+def _finding_sentences(hit: Evidence, rules: FactRules) -> list[str]:
+    """The sentences that state the finding (text hits), else every text of the resource (coded hits)."""
+    texts = list(view(hit.resource).texts)
+    if hit.confidence != "text":
+        return texts
+    concepts = (rules.concept("neuro_always").text, rules.concept("neuro_if_new").text)
+    return [part for text in texts for part in _SENTENCE.split(text)
+            if any(c.search(part) == "positive" for c in concepts)]
+
+
+_SENTENCE = re.compile(r"[;!?\n]|\.(?!\d)")
 
 
 def simple_flags(data: PatientData, rules: FactRules) -> dict[str, Found]:
     """Deformity, pulmonary dysfunction, prior augmentation/surgery: present if coded or written."""
     current = (CURRENT_CONDITIONS, OBSERVATIONS)
+    # Seed 004: "radiographic evidence of increasing kyphosis or loss of vertebral body height" is deformity, so a
+    # report that describes the height loss or kyphosis as increasing counts too.
+    deformity = [*positives(lookup(data, rules.concept("deformity"), *current)),
+                 *positives(lookup(data, rules.concept("deformity_report_text"), REPORTS))]
     return {
-        "deformity": _flag(positives(lookup(data, rules.concept("deformity"), *current)), "kyphosis or height loss"),
+        "deformity": _flag(deformity, "kyphosis or height loss"),
         "pulmonary_dysfunction": _flag(positives(lookup(data, rules.concept("pulmonary_dysfunction"), *current)),
                                        "dyspnea or abnormal lung function"),
         "prior_augmentation_or_surgery": _flag(

@@ -8,7 +8,6 @@ says nothing about newness, so newness comes from dates and the absence of MRI/C
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -17,36 +16,27 @@ from ..codes import icd_fracture_level, text_levels
 from ..orders import DraftOrder
 from .index import lookup, of, record_index
 from .resources import (
-    CURRENT_CLINICAL,
     Evidence,
     Found,
-    clinical_status,
+    condition_is_current,
     days_before,
+    explicit_onset,
     find,
     is_suspected,
+    is_void,
     onset_date,
     positives,
     reason_resources,
     recorded_date,
     reference,
-    searchable,
     view,
 )
 from .rules import FactRules
+from .timeline import Episode, FractureItem, episodes, is_followup
 
 # Checked in this order; the first concept that matches a resource decides its etiology.
 ETIOLOGY_BY_CONCEPT = (("vcf_pathologic", "pathologic"), ("vcf_osteoporotic", "osteoporotic"),
                        ("vcf_traumatic", "traumatic"), ("vcf_unspecified", "unknown"))
-
-
-@dataclass(frozen=True)
-class FractureItem:
-    evidence: Evidence
-    etiology: str
-    current: bool
-    levels: tuple[str, ...]
-    onset: date | None
-    discovered: date | None
 
 
 def _classify(resource: Mapping[str, Any], source: str, rules: FactRules) -> tuple[Evidence, str] | None:
@@ -58,7 +48,7 @@ def _classify(resource: Mapping[str, Any], source: str, rules: FactRules) -> tup
         if code:
             return Evidence(resource, source, "coded", code, "positive", all_text), etiology
     for concept_name, etiology in ETIOLOGY_BY_CONCEPT:
-        for text in searchable(seen):  # a text the screen passes over matches no concept
+        for text in seen.texts:
             if rules.concept(concept_name).text.search(text) == "positive":
                 return Evidence(resource, source, "text", None, "positive", all_text), etiology
     return None
@@ -80,20 +70,20 @@ def _levels(evidence: Evidence) -> tuple[str, ...]:
 
 
 def fracture_items(data: PatientData, orders: Sequence[DraftOrder], rules: FactRules) -> list[FractureItem]:
-    """Every fracture the record mentions: Conditions (current or past) and the draft orders' VCF reasons.
-
-    Only the Conditions a fracture concept can match are classified (the index leaves out void ones)."""
+    """Every fracture the record mentions: Conditions (current or past) and the draft orders' VCF reasons."""
     items: list[FractureItem] = []
+    letters = rules.value("fracture_followup_7th_characters")
     concepts = [rules.concept(name) for name, _ in ETIOLOGY_BY_CONCEPT]
-    for condition in record_index(data).candidates("Condition", concepts):
-        if is_suspected(condition):
+    for condition in record_index(data).candidates("Condition", concepts):  # only those a concept could match
+        if is_void(condition) or is_suspected(condition):
             continue
         found = _classify(condition, reference(condition), rules)
         if found:
             evidence, etiology = found
-            current = clinical_status(condition) in CURRENT_CLINICAL
-            items.append(FractureItem(evidence, etiology, current, _levels(evidence), onset_date(condition),
-                                      recorded_date(condition) or onset_date(condition)))
+            followup = is_followup(evidence.code, letters)
+            onset = explicit_onset(condition) or (None if followup else recorded_date(condition))
+            items.append(FractureItem(evidence, etiology, condition_is_current(condition), _levels(evidence), onset,
+                                      recorded_date(condition) or onset_date(condition), followup))
     for stand_in, cited_as in reason_resources(orders):
         found = _classify(stand_in, cited_as, rules)
         if found:
@@ -106,33 +96,40 @@ def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
                    osteoporosis: bool, malignancy: str, spine: Sequence[Evidence]) -> tuple[dict[str, Found], set[str]]:
     """The fracture facts and the names of facts on which coded data conflict.
 
-    ``spine`` is the spine MRI/CT on record (``findings.spine_imaging``): a work-up since onset means the
+    The current fracture is the most recent current episode of the timeline (``timeline.episodes``); ``spine``
+    is the spine MRI/CT on record (``findings.spine_imaging``, searched once): a work-up since onset means the
     fracture is not new."""
     items = fracture_items(data, orders, rules)
-    current = [i for i in items if i.current]
-    found: dict[str, Found] = {}
+    timeline = episodes(items, rules.value("same_fracture_days"))
+    found: dict[str, Found] = {"multiple_fractures": _multiple(timeline, data, rules)}
     conflicts: set[str] = set()
-    found["multiple_fractures"] = _multiple(items, data, rules)
-    if not current:  # none on the problem list or the order: no fracture (unknown if the list was not read)
+    found["prior_vcf_history"] = _prior_history(timeline, data, rules)
+    active = [e for e in timeline if e.current]
+    if not active:  # none current on the problem list or the order: no fracture (unknown if the list was not read)
+        past = tuple(e for ep in timeline for e in ep.evidence)
         found["fracture"] = Found(False, (), "coded")
+        found["new_fracture"] = found["recent_fracture"] = Found(False, past, "coded")
         return found, conflicts
-    evidence = tuple(i.evidence for i in current)
-    found["fracture"] = Found(True, evidence)
-    levels = tuple(dict.fromkeys(level for i in current for level in i.levels))
+    current = [i for e in active for i in e.items if i.current]
+    latest = max(active, key=lambda e: e.onset or e.discovered or date.min)
+    found["fracture"] = Found(True, tuple(i.evidence for i in current))
+    levels = tuple(dict.fromkeys(level for e in active for level in e.levels))
     if levels:
-        level_evidence = tuple(i.evidence for i in current if i.levels)
-        coded = any(i.evidence.code and icd_fracture_level(i.evidence.code) for i in current)
-        found["fracture_level"] = Found(", ".join(levels), level_evidence,
+        level_items = [i for e in active for i in e.items if i.levels]
+        coded = any(i.evidence.code and icd_fracture_level(i.evidence.code) for i in level_items)
+        found["fracture_level"] = Found(", ".join(levels), tuple(i.evidence for i in level_items),
                                         "coded" if coded else "text")
-    dated = [i for i in current if i.onset]
-    if dated:
-        latest = max(dated, key=lambda i: i.onset or date.min)
-        found["fracture_onset"] = Found(latest.onset.isoformat() if latest.onset else None, (latest.evidence,))
-        found["acuity"] = _acuity(latest, now, rules)
-    new = _new_fracture(current, [onset_date(e.resource) for e in spine], now, rules)
+    if latest.onset:
+        dated = tuple(i.evidence for i in latest.items if i.onset == latest.onset)
+        found["fracture_onset"] = Found(latest.onset.isoformat(), dated)
+        found["acuity"] = _acuity(latest.onset, dated, now, rules)
+    new = _new_fracture(latest, [onset_date(e.resource) for e in spine], now, rules)
     if new:
         found["new_fracture"] = new
-    high = _mechanism(current, data, rules, "high_energy_trauma")
+    recent = _recent_fracture(latest, now, rules, new)
+    if recent:
+        found["recent_fracture"] = recent
+    high = _mechanism(current, data, rules, "high_energy_trauma")  # computed once: etiology reads it too
     etiology = _etiology(current, data, rules, osteoporosis, malignancy, high)
     if etiology is None:
         conflicts.add("etiology")
@@ -142,39 +139,49 @@ def fracture_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
     return found, conflicts
 
 
-def _acuity(item: FractureItem, now: datetime, rules: FactRules) -> Found:
+def _acuity(onset: date, evidence: tuple[Evidence, ...], now: datetime, rules: FactRules) -> Found:
     bounds = rules.thresholds["acuity"]
-    age = days_before(now, item.onset) or 0
+    age = days_before(now, onset) or 0
     if age < bounds["acute_below_days"]:
         value = "acute"
     elif age <= bounds["chronic_above_days"]:
         value = "subacute"
     else:
         value = "chronic"
-    return Found(value, (item.evidence,))
+    return Found(value, evidence)
 
 
-def _new_fracture(current: list[FractureItem], workups: list[date | None], now: datetime,
-                  rules: FactRules) -> Found | None:
-    limit = rules.value("new_fracture_days")
-    dated = [i for i in current if i.discovered]
-    if dated:
-        item = max(dated, key=lambda i: i.discovered or date.min)
-        age = days_before(now, item.discovered) or 0
-        since = item.onset or item.discovered
-        worked_up = any(d is not None and since is not None and d >= since for d in workups)
-        value = age <= limit and not worked_up
-        return Found(value, (item.evidence,))
-    if rules.value("new_when_reason_only") and not workups and not any(
-            i.evidence.resource.get("resourceType") == "Condition" for i in current):
-        return Found(True, tuple(i.evidence for i in current))
-    return None
+def _new_fracture(episode: Episode, workups: list[date | None], now: datetime, rules: FactRules) -> Found | None:
+    """Newly identified, not yet worked up: first recorded within ``new_fracture_days`` and no MRI/CT since onset.
+
+    An episode known only from follow-up entries was identified before (its 7th character says so)."""
+    reason_only = not any(i.evidence.resource.get("resourceType") == "Condition" for i in episode.items)
+    if reason_only:
+        return Found(True, episode.evidence) if rules.value("new_when_reason_only") and not workups else None
+    if episode.followup_only:
+        return Found(False, episode.evidence, "coded")
+    if episode.discovered is None:
+        return None
+    age = days_before(now, episode.discovered) or 0
+    since = episode.onset or episode.discovered
+    worked_up = any(d is not None and d >= since for d in workups)
+    return Found(age <= rules.value("new_fracture_days") and not worked_up, episode.evidence)
+
+
+def _recent_fracture(episode: Episode, now: datetime, rules: FactRules, new: Found | None) -> Found | None:
+    """Recent: onset within ``recent_fracture_days``, whether or not it has had its MRI (2022 variant 7, "New
+    symptomatic VCF", at treatment time). Unknown without an onset, unless the first follow-up is already older."""
+    limit = rules.value("recent_fracture_days")
+    if episode.onset is not None:
+        return Found((days_before(now, episode.onset) or 0) <= limit, episode.evidence)
+    if episode.discovered is not None and episode.followup_only and (days_before(now, episode.discovered) or 0) > limit:
+        return Found(False, episode.evidence)
+    return new if new is not None and new.value is True else None
 
 
 def _etiology(current: list[FractureItem], data: PatientData, rules: FactRules, osteoporosis: bool,
               malignancy: str, high: Found | None) -> Found | None:
-    """One etiology, or None when coded items disagree and nothing explains it (a conflict, not a guess).
-    ``high`` is the high-energy mechanism (``_mechanism``), found once for this and its own fact."""
+    """One etiology, or None when coded items disagree and nothing explains it (a conflict, not a guess)."""
     evidence = tuple(i.evidence for i in current)
     if high:
         return Found("high-energy-trauma", high.evidence)
@@ -216,17 +223,24 @@ def _mechanism(current: list[FractureItem], data: PatientData, rules: FactRules,
     return Found(True, tuple(hits)) if hits else None
 
 
-def _multiple(items: list[FractureItem], data: PatientData, rules: FactRules) -> Found:
-    levels = {level for i in items for level in i.levels}
-    if len(levels) >= 2:
-        return Found(True, tuple(i.evidence for i in items if i.levels))
+def _multiple(timeline: list[Episode], data: PatientData, rules: FactRules) -> Found:
+    """Two or more episodes (distinct levels or clearly separate events), or "multiple fractures" written."""
+    if len(timeline) >= 2:
+        return Found(True, tuple(e for ep in timeline for e in ep.evidence))
     hits = positives(lookup(data, rules.concept("multiple_fractures_text"), of("Condition"),
                             of("DiagnosticReport")))
     if hits:
         return Found(True, tuple(hits))
-    window = rules.value("new_fracture_days")
-    onsets = sorted({i.onset for i in items if i.onset})
-    if len(onsets) >= 2 and (onsets[-1] - onsets[0]).days > window:
-        return Found(True, tuple(i.evidence for i in items))
-    return Found(False, tuple(i.evidence for i in items),
-                 "coded")
+    return Found(False, tuple(e for ep in timeline for e in ep.evidence), "coded")
+
+
+def _prior_history(timeline: list[Episode], data: PatientData, rules: FactRules) -> Found:
+    """Prior VCF history (2022 variant 3, "previously treated VCF or multiple VCFs"): a fracture episode that is no
+    longer current, a past augmentation or spine surgery, or a report or note that names a prior VCF."""
+    past = [e for ep in timeline if not ep.current for e in ep.evidence]
+    procedures = positives(find([*data.of_type("Procedure"), *data.of_type("Condition")],
+                                rules.concept("prior_augmentation_or_surgery")))
+    past_conditions = [c for c in data.of_type("Condition") if not condition_is_current(c)]
+    written = positives(find([*data.of_type("DiagnosticReport"), *past_conditions], rules.concept("prior_vcf_text")))
+    hits = [*past, *procedures, *written]
+    return Found(True, tuple(hits)) if hits else Found(False, (), "coded")

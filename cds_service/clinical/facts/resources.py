@@ -56,11 +56,21 @@ def is_suspected(resource: Mapping[str, Any]) -> bool:
     return status_code(resource.get("verificationStatus")) in _SUSPECTED_VERIFICATION
 
 
+def condition_is_current(condition: Mapping[str, Any]) -> bool:
+    """Active/recurrence/relapse; a Condition without clinicalStatus is current unless it has an abatement.
+
+    FHIR R4 Condition con-4: an abated condition must be inactive, resolved or remission, so a missing status with
+    no abatement is read as active (design choice; many EHR problem lists omit the status of open problems)."""
+    status = clinical_status(condition)
+    if status is None:
+        return not any(key.startswith("abatement") for key in condition)
+    return status in CURRENT_CLINICAL
+
+
 def is_current(resource: Mapping[str, Any]) -> bool:
-    """A Condition counts as current when active/recurrence/relapse, or (other types, or no status) not closed."""
-    status = clinical_status(resource)
+    """A Condition counts as current by ``condition_is_current``; other types are not closed by a status."""
     if resource.get("resourceType") == "Condition":
-        return status is None or status in CURRENT_CLINICAL
+        return condition_is_current(resource)
     return True
 
 
@@ -99,6 +109,13 @@ def onset_date(resource: Mapping[str, Any]) -> date | None:
             if found:
                 return found
     return recorded_date(resource)
+
+
+def explicit_onset(resource: Mapping[str, Any]) -> date | None:
+    """The onset the record states (onsetDateTime, onsetPeriod.start), never a recorded date."""
+    period = resource.get("onsetPeriod")
+    return parse_date(resource.get("onsetDateTime")) or (
+        parse_date(period.get("start")) if isinstance(period, Mapping) else None)
 
 
 def recorded_date(resource: Mapping[str, Any]) -> date | None:

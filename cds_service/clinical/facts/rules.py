@@ -12,6 +12,7 @@ from typing import Any
 
 from ...datafiles import check_provenance, read_checked
 from ..codes import CodeList, Concept, TextPatterns, build_code_list, build_concept, build_text_patterns
+from ..context import default_context_rules
 from .unchecked import FactSource, build_fact_sources
 
 STATUSES = frozenset({"seen", "secondary", "unconfirmed", "design-choice"})
@@ -55,7 +56,9 @@ def read_criteria_json(relative: str, schema: str) -> Mapping[str, Any]:
 
 
 def load_fact_rules() -> FactRules:
-    """Build the code lists and thresholds the fact extraction needs; called once at start-up."""
+    """Build the code lists and thresholds the fact extraction needs; called once at start-up (the context rules
+    of clinical/shared/context.json are read here too, so a malformed table stops start-up, not a request)."""
+    default_context_rules()
     codes = read_criteria_json(SHARED_CODES, "codes")
     rules = read_criteria_json(SHARED_THRESHOLDS, "thresholds")
     thresholds = rules["thresholds"]

@@ -25,6 +25,7 @@ from .resources import (
     parse_date,
     positives,
     reason_resources,
+    recorded_date,
     reference,
     searchable,
     view,
@@ -89,19 +90,27 @@ def _trend(scores: list[tuple[date, float, Evidence]], now: datetime, rules: Fac
 
 def _symptomatic(data: PatientData, orders: Sequence[DraftOrder], scores: list[tuple[date, float, Evidence]],
                  now: datetime, rules: FactRules) -> Found | None:
-    """Symptomatic: back pain coded/written, or a recent score > 0. Asymptomatic: said so, or latest score 0."""
+    """Symptomatic: back pain coded/written, or a recent score > 0. Asymptomatic: said so, or latest score 0.
+
+    Latest evidence wins (issue 11): a latest score inside the window outranks text stated before it; text counts
+    by its date (recorded, else onset; undated text is taken as older than the score), and the draft order's
+    reason is stated now."""
     window = rules.value("symptom_window_days")
     recent = [s for s in scores if (days_before(now, s[0]) or 0) <= window]
     if recent and recent[-1][1] > 0:
         return Found(True, (recent[-1][2],))
     pain = rules.concept("back_pain")
     hits = positives(lookup(data, pain, CURRENT_CONDITIONS))
+    stated_now: list[Evidence] = []
     for stand_in, cited_as in reason_resources(orders):
         for hit in positives(find([stand_in], pain)):
-            hits.append(Evidence(stand_in, cited_as, hit.confidence, hit.code, "positive"))
+            stated_now.append(Evidence(stand_in, cited_as, hit.confidence, hit.code, "positive"))
     if recent:
-        return Found(False, (recent[-1][2],)) if not hits else Found(
-            True, tuple(hits))
+        scored = recent[-1][0]
+        newer = [h for h in hits if (d := recorded_date(h.resource) or onset_date(h.resource)) and d > scored]
+        newer.extend(stated_now)
+        return Found(True, tuple(newer)) if newer else Found(False, (recent[-1][2],))
+    hits.extend(stated_now)
     if hits:
         return Found(True, tuple(hits))
     denied = positives(lookup(data, rules.concept("asymptomatic_text"), CURRENT_CONDITIONS))
