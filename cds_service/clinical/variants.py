@@ -129,10 +129,11 @@ def settle_for_order(match: VariantMatch, procedure: str, region: str | None, to
     rows = [topic.pack.variants[v].row_for(procedure, region) for v in candidates]
     ratings = {(row.category, row.score) if row else None for row in rows}
     if len(ratings) == 1 and None not in ratings:
-        if match.next_fit is None:  # they agree, but none is confirmed: it may be that none applies
+        if len(candidates) < 2:  # one open variant and nothing confirmed after it: no agreement to speak of
             return match
-        return replace(match, variant=match.next_fit, title=topic.rules.variants[match.next_fit].title,
-                       outcome="matched", reasons=match.next_reasons, possible=candidates)
+        shown = match.next_fit or candidates[-1]  # the one that fits, else the last of the open ones
+        return replace(match, variant=shown, title=topic.rules.variants[shown].title, outcome="matched",
+                       reasons=match.next_reasons, possible=candidates)
     return replace(match, outcome="undecided", possible=candidates)
 
 

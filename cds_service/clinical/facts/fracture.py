@@ -236,10 +236,10 @@ def _multiple(timeline: list[Episode], data: PatientData, rules: FactRules) -> F
 
 def _prior_history(timeline: list[Episode], data: PatientData, rules: FactRules) -> Found:
     """Prior VCF history (2022 variant 3, "previously treated VCF or multiple VCFs"): a fracture episode that is no
-    longer current, a past augmentation or spine surgery, or a report or note that names a prior VCF."""
+    longer current, a past vertebral augmentation, or a report or note that names a prior VCF. General spine surgery
+    is not VCF history (the back-pain topics rate it as prior surgery)."""
     past = [e for ep in timeline if not ep.current for e in ep.evidence]
-    procedures = positives(find([*data.of_type("Procedure"), *data.of_type("Condition")],
-                                rules.concept("prior_augmentation_or_surgery")))
+    procedures = positives(lookup(data, rules.concept("prior_augmentation"), of("Procedure"), of("Condition")))
     past_conditions = [c for c in data.of_type("Condition") if not condition_is_current(c)]
     written = positives(find([*data.of_type("DiagnosticReport"), *past_conditions], rules.concept("prior_vcf_text")))
     hits = [*past, *procedures, *written]
