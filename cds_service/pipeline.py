@@ -8,15 +8,16 @@ Authentication happens before, in web.py, because it needs the HTTP headers and 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .cards import CardOptions, build_response
+from .cards import CardOptions, build_response, out_of_time_card
 from .cds_hooks.hook_definitions import HookDefinition
 from .cds_hooks.response import check_response
 from .cds_hooks.validate import HookRequest, Limits, validate_request
-from .clinical.facts import ClinicalFacts, extract_facts
+from .clinical.facts import ClinicalFacts, DeadlinePassed, extract_facts
 from .clinical.orders import recognise_orders
 from .clinical.ratings import Rating, rate_order
 from .clinical.router import route_order
@@ -51,6 +52,10 @@ class HookOutcome:
 
 
 def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetime) -> HookOutcome:
+    """One hook call. Past the whole-call deadline (``CDS_CALL_DEADLINE``, checked between steps and inside
+    the fact extraction's long loops) the answer is what is known: one card saying the orders could not be
+    checked in time, nothing rated or written, never a 5xx."""
+    deadline = time.monotonic() + engine.settings.call_deadline
     request = validate_request(body, definition, engine.limits)
     recognised = recognise_orders(request, engine.catalogue)
     for entry in recognised.skipped:  # noted, never fatal; the reason names fields, never their values
@@ -61,7 +66,14 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
     if not recognised.orders:
         return HookOutcome({"cards": []}, request)
     data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
-    facts = extract_facts(data, recognised.orders, now, engine.fact_rules)
+    try:
+        facts = extract_facts(data, recognised.orders, now, engine.fact_rules,
+                              past_deadline=lambda: time.monotonic() > deadline)
+    except DeadlinePassed as late:
+        log.warning("call deadline passed", extra={"step": str(late)})
+        response = {"cards": [out_of_time_card(request, recognised.orders)]}
+        check_response(response)
+        return HookOutcome(response, request, (), data)
     # An order no topic takes is not rated, but the patient's escalations are still built: a red flag is
     # never suppressed.
     routes = [route_order(order, facts, engine.topics) for order in recognised.orders]

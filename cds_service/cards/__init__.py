@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..cds_hooks.response import stable_uuid
 from ..cds_hooks.validate import HookRequest
 from ..clinical.facts import ClinicalFacts
 from ..clinical.orders import DraftOrder, OrderCatalogue
@@ -28,13 +29,13 @@ from ..clinical.topic import Topic
 from ..fhir.patient_data import PatientData
 from .actions import consult_id, system_actions
 from .beyond import beyond_cards
-from .content import CardInput
+from .content import CARDS, CardInput, shorten, topic
 from .escalation import escalation_cards
 from .gap import gap_cards
 from .rating import rating_cards
 from .undecided import undecided_cards
 
-__all__ = ["CardOptions", "build_response", "consult_id"]
+__all__ = ["CardOptions", "build_response", "consult_id", "out_of_time_card"]
 
 _RANK = {"critical": 0, "warning": 1, "info": 2}  # the order clients should show cards in
 
@@ -65,3 +66,14 @@ def build_response(request: HookRequest, data: PatientData, facts: ClinicalFacts
         if options.mirror_system_actions:
             response["extension"] = {"systemActions": actions}
     return response
+
+
+def out_of_time_card(request: HookRequest, orders: Sequence[DraftOrder]) -> dict[str, Any]:
+    """Past the whole-call deadline: the orders are named as not checked; nothing is rated or written."""
+    text = CARDS["cards"]["out-of-time"]
+    names = ", ".join(o.display for o in orders)
+    return {"uuid": stable_uuid(request.hook_instance, "out-of-time", *(o.reference for o in orders)),
+            "summary": shorten(text["summary"].format(orders=names), 139), "indicator": "warning",
+            "detail": text["text"], "source": {"label": "ACR Appropriateness Criteria",
+                                               "url": "https://acsearch.acr.org/list",
+                                               "topic": topic(text["topic"], text["display"])}}
