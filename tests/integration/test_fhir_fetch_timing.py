@@ -138,7 +138,7 @@ def test_queries_run_in_parallel(slow_server: str) -> None:
     serial = sum(r.elapsed_s for r in results.values())
     print(f"\n8 queries x 200 ms: wall {elapsed:.3f} s, sum of request times {serial:.3f} s")
     assert all(r.ok for r in results.values())
-    assert 0.2 <= elapsed < 0.2 + 0.25  # one delay, not eight
+    assert 0.2 <= elapsed < 4 * 0.2  # about one delay, far from eight (generous: a busy 2-core machine)
     assert serial >= 8 * 0.2
 
 
@@ -147,7 +147,7 @@ def test_gather_fetches_every_key_in_parallel(slow_server: str, definition: Hook
     print(f"\ngather, {len(definition.prefetch)} keys x 200 ms: wall {elapsed:.3f} s")
     assert set(data.origin.values()) == {"fetched"} and data.missing == ()
     assert [c["id"] for c in data.of_type("Condition")] == ["Condition-1"]
-    assert elapsed < 0.2 + 0.25
+    assert elapsed < 4 * 0.2  # about one delay, far from one per key (generous: a busy 2-core machine)
 
 
 @pytest.mark.parametrize("mode", ["trickle", "chunked", "hang", "stall"])
