@@ -51,7 +51,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_CORS_ORIGINS", "cors_origins", str, "*", "Allowed CORS origins, comma-separated, or `*` (the CDS Hooks sandbox calls from a browser)."),
     Setting("CDS_MIRROR_SYSTEM_ACTIONS", "mirror_system_actions", bool, True, "Also put systemActions under `extension.systemActions` (read by the CDS Hooks sandbox)."),
     Setting("CDS_LOG_LEVEL", "log_level", str, "INFO", "Log level of the JSON logs."),
-    Setting("CDS_WORKERS", "workers", int, 2, "gunicorn worker processes for `serve`."),
+    Setting("CDS_WORKERS", "workers", int, 2, "Worker processes for `serve` (each request goes to the least busy one)."),
+    Setting("CDS_METRICS_BIND", "metrics_bind", str, "", "Optional `host:port` serving only `/metrics` (e.g. `127.0.0.1:9464` for a local Prometheus); when set, `/metrics` is 404 on the main port."),
+    Setting("CDS_METRICS_TOKEN", "metrics_token", str, "", "Optional bearer token `/metrics` requires (`Authorization: Bearer <token>`; Prometheus `authorization.credentials`). Empty = no token."),
 )
 
 
@@ -81,6 +83,8 @@ class Settings:
     mirror_system_actions: bool
     log_level: str
     workers: int
+    metrics_bind: str
+    metrics_token: str
 
     @property
     def fhir_allowed_prefixes(self) -> tuple[str, ...]:

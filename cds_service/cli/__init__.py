@@ -1,8 +1,10 @@
 """Command line: ``cds-service serve`` (same as ``python -m cds_service serve``) and the tool commands.
 
-``serve`` runs the app under gunicorn (pre-fork workers with threads: a hook call spends most of its time
-waiting on the FHIR server). It refuses a non-loopback bind without client authentication configured,
-unless ``--allow-unauthenticated`` is given.
+``serve`` runs an asyncio front (``front.py``) that reads every request in full and hands it to the least busy
+of the pre-forked worker processes (``workers.py``; threads in each: a hook call spends most of its time
+waiting on the FHIR server). ``--server gunicorn`` keeps the previous gunicorn gthread stack for comparison.
+It refuses a non-loopback bind without client authentication configured, unless ``--allow-unauthenticated``
+is given, and refuses trusted issuers without ``CDS_PUBLIC_BASE_URL`` unless ``--trust-host-header``.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ def prepare_metrics_dir(data_dir: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gunicorn.app.base import BaseApplication
-
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"cds-service: cannot start: {exc}", file=sys.stderr)
+        return 2
+    if settings.authentication_configured and not settings.public_base_url and not args.trust_host_header:
+        print("cds-service: refusing to start: trusted issuers are configured but CDS_PUBLIC_BASE_URL is empty, "
+              "so a JWT's aud would be checked against the client's own Host header (set CDS_PUBLIC_BASE_URL, "
+              "or pass --trust-host-header for development)", file=sys.stderr)
         return 2
     if not settings.authentication_configured:
         if not is_loopback(args.host) and not args.allow_unauthenticated:
@@ -54,6 +59,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"cds-service: cannot start: {exc}", file=sys.stderr)
         return 2
+
+    print(f"cds-service: serving on http://{args.host}:{args.port}/cds-services", file=sys.stderr, flush=True)
+    if args.server == "gunicorn":
+        return serve_gunicorn(args, settings, create_app)
+    return serve_front(args, settings, create_app)
+
+
+def serve_front(args: argparse.Namespace, settings: Any, create_app: Any) -> int:
+    import asyncio
+    import signal
+
+    from .front import Front, serve
+    from .workers import Pool
+
+    binds = [(args.host, args.port, "main")]
+    if settings.metrics_bind:
+        host, _, port = settings.metrics_bind.rpartition(":")
+        binds.append((host.strip("[]") or "127.0.0.1", int(port), "metrics"))
+    pool = Pool(args.workers or settings.workers, args.threads, lambda: create_app(settings))
+    front = Front(pool, settings.max_body_bytes)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await serve(front, binds, stop, grace=10.0)
+
+    asyncio.run(main())
+    return 0
+
+
+def serve_gunicorn(args: argparse.Namespace, settings: Any, create_app: Any) -> int:
+    """The previous stack (gunicorn gthread), kept only to measure the front against it (bench/slow_clients.py)."""
+    from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -74,7 +113,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         def load(self) -> Any:
             return create_app(settings)
 
-    print(f"cds-service: serving on http://{args.host}:{args.port}/cds-services", file=sys.stderr, flush=True)
     Server().run()
     return 0
 
@@ -82,13 +120,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description="Spine-order CDS Hooks service and its tools.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the CDS Hooks service under gunicorn")
+    serve = commands.add_parser("serve", help="run the CDS Hooks service (asyncio front + worker processes)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=0, help="worker processes (default: CDS_WORKERS)")
     serve.add_argument("--threads", type=int, default=4, help="threads per worker")
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback bind without client JWT checks (local demos only)")
+    serve.add_argument("--trust-host-header", action="store_true",
+                       help="with trusted issuers but no CDS_PUBLIC_BASE_URL, check JWT aud against the Host header "
+                            "(development only: a forged Host would pass)")
+    serve.add_argument("--server", choices=("front", "gunicorn"), default="front",
+                       help="front (default): requests read in full, then spread per request over the workers; "
+                            "gunicorn: the previous gthread stack, for comparison only")
     serve.set_defaults(func=cmd_serve)
     from . import report, scenarios
 
