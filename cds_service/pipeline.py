@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .cards import CardOptions, build_response
+from .cards.unreadable import with_unreadable
 from .cds_hooks.hook_definitions import HookDefinition
 from .cds_hooks.response import check_response
 from .cds_hooks.validate import HookRequest, Limits, validate_request
@@ -56,7 +57,7 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
         log.info("draft order skipped", extra={"index": entry.index, "resource_type": entry.resource_type,
                                                "reason": entry.reason})
     if not recognised.orders:
-        return HookOutcome({"cards": []}, request)
+        return HookOutcome(with_unreadable({"cards": []}, request, recognised.unreadable, engine.pack), request)
     data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
     facts = extract_facts(data, recognised.orders, now, engine.fact_rules)
     has_fracture = bool(facts.value("fracture"))
@@ -67,6 +68,7 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
         rate_order(order, classify_variant(facts, order.kind, engine.pack.id, engine.variant_rules), engine.pack)
         for order in orders
     )
-    response = build_response(request, data, facts, ratings, engine.pack, engine.catalogue, engine.card_options)
+    response = with_unreadable(build_response(request, data, facts, ratings, engine.pack, engine.catalogue,
+                                              engine.card_options), request, recognised.unreadable, engine.pack)
     check_response(response)
     return HookOutcome(response, request, ratings, data, facts)
