@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_PREFIXES = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_DATABASE_URL", "database_url", str, "", "SQLAlchemy URL of the feedback/audit store; empty = SQLite file `$CDS_DATA_DIR/cds.db`. PostgreSQL: `postgresql+psycopg://user:pw@host/db`."),
     Setting("CDS_HOOKS_DIR", "hooks_dir", str, str(PROJECT_ROOT / "hooks"), "Directory of service definitions (one JSON file per CDS service)."),
     Setting("CDS_CRITERIA", "criteria", str, "acr-vcf-2022", "Active criteria pack: `acr-vcf-2022` or `acr-vcf-2018`."),
-    Setting("CDS_FHIR_ALLOWLIST", "fhir_allowlist", str, "http://127.0.0.1,http://localhost,http://[::1]", "Comma-separated base-URL prefixes of FHIR servers the service may call (SSRF guard). Default: loopback only."),
+    Setting("CDS_FHIR_ALLOWLIST", "fhir_allowlist", str, "", "Comma-separated base-URL prefixes of FHIR servers the service may call (SSRF guard). Empty = loopback (any port) only in the unauthenticated development mode; with trusted issuers, no FHIR server until one is listed."),
     Setting("CDS_FHIR_TIMEOUT", "fhir_timeout", float, 0.4, "Seconds allowed for one FHIR HTTP request (connect + read)."),
     Setting("CDS_FHIR_BUDGET", "fhir_budget", float, 0.8, "Seconds allowed for all FHIR fetching of one hook call, pages included."),
     Setting("CDS_FHIR_MAX_PAGES", "fhir_max_pages", int, 5, "Most `next` pages followed per prefetch query."),
@@ -88,7 +89,12 @@ class Settings:
 
     @property
     def fhir_allowed_prefixes(self) -> tuple[str, ...]:
-        return tuple(p.strip() for p in self.fhir_allowlist.split(",") if p.strip())
+        """The configured prefixes; by default loopback only without client authentication (a developer's own
+        machine), none with it: a caller's bearer token must not be sent to whatever listens on loopback."""
+        configured = tuple(p.strip() for p in self.fhir_allowlist.split(",") if p.strip())
+        if configured or self.authentication_configured:
+            return configured
+        return LOOPBACK_PREFIXES
 
     @property
     def store_url(self) -> str:
