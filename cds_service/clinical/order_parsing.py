@@ -21,6 +21,7 @@ def parse_tolerantly(resource: Mapping[str, Any]) -> tuple[ServiceRequest | None
 
     Returns (model or None, note or None, first invalid needed field or "")."""
     try:
+        _check_bindings(resource)
         return ServiceRequest.model_validate(resource), None, ""
     except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         whole = exc
@@ -28,6 +29,7 @@ def parse_tolerantly(resource: Mapping[str, Any]) -> tuple[ServiceRequest | None
     attempts = [{**needed, "reasonCode": resource["reasonCode"]}] if "reasonCode" in resource else []
     for attempt in [*attempts, needed]:
         try:
+            _check_bindings(attempt)
             parsed = ServiceRequest.model_validate(attempt)
         except (ValueError, TypeError) as exc:
             failure = exc
@@ -37,7 +39,28 @@ def parse_tolerantly(resource: Mapping[str, Any]) -> tuple[ServiceRequest | None
     return None, _invalid_reason(failure), _first_field(failure)
 
 
+# R4 ServiceRequest.status and .intent have required bindings; the model checks only that they are strings.
+STATUS = frozenset({"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"})
+INTENT = frozenset({"proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order",
+                    "instance-order", "option"})
+
+
+class BindingError(ValueError):
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} is outside its required value set")
+        self.field = field
+
+
+def _check_bindings(resource: Mapping[str, Any]) -> None:
+    for field, allowed in (("status", STATUS), ("intent", INTENT)):
+        value = resource.get(field)
+        if isinstance(value, str) and value not in allowed:
+            raise BindingError(field)
+
+
 def _first_field(exc: Exception) -> str:
+    if isinstance(exc, BindingError):
+        return exc.field
     if isinstance(exc, ValidationError) and exc.errors():
         return ".".join(str(p) for p in exc.errors()[0]["loc"]) or "(resource)"
     return "(resource)"
@@ -46,6 +69,8 @@ def _first_field(exc: Exception) -> str:
 
 def _invalid_reason(exc: Exception) -> str:
     """Where and what kind of error, never the offending values (they may be patient data)."""
+    if isinstance(exc, BindingError):
+        return f"invalid ServiceRequest: {exc.field} (not in the required value set)"
     if not isinstance(exc, ValidationError):
         return f"invalid ServiceRequest ({type(exc).__name__})"
     problems = [f"{'.'.join(str(p) for p in e['loc'])} ({e['type']})" for e in exc.errors()[:3]]
