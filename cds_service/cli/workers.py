@@ -64,13 +64,13 @@ def wsgi_environ(request: Request) -> dict[str, Any]:
         "REMOTE_ADDR": request.peer, "CONTENT_LENGTH": str(len(request.body)),
         "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(request.body),
         "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
-        "cds.listener": request.listener,
+        "wsgi.input_terminated": True, "cds.listener": request.listener,
     }
     for name, value in request.headers:
         if "_" in name:
             continue
         key = name.upper().replace("-", "_")
-        if key == "CONTENT_LENGTH":
+        if key in {"CONTENT_LENGTH", "TRANSFER_ENCODING"}:  # the front de-chunked the body: its length is known
             continue
         if key != "CONTENT_TYPE":
             key = "HTTP_" + key
