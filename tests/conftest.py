@@ -65,6 +65,7 @@ class LiveService:
 
     def __init__(self, env: dict[str, str], workers: int = 2) -> None:
         self.port = free_port()
+        self.env = env
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cds_service", "serve", "--port", str(self.port), "--workers", str(workers)],
