@@ -149,9 +149,13 @@ class Front:
     def __init__(self, pool: Pool, max_body: int) -> None:
         self.pool, self.max_body = pool, max_body
         self.connections = 0
+        self.fds: set[int] = set()  # listeners and client connections (closed in re-forked workers)
+        pool.front_fds = lambda: list(self.fds)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener: str) -> None:
         self.connections += 1
+        fd = writer.get_extra_info("socket").fileno()
+        self.fds.add(fd)
         peer = (writer.get_extra_info("peername") or ("", 0))[0]
         server = writer.get_extra_info("sockname")[:2]
         try:
@@ -163,6 +167,7 @@ class Front:
             pass  # the client went away or was too slow: nothing to answer
         finally:
             self.connections -= 1
+            self.fds.discard(fd)
             writer.close()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str,
@@ -212,8 +217,10 @@ class Front:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await self.handle(reader, writer, listener)
 
-        return await asyncio.start_server(handler, host, port, limit=MAX_HEADER_BYTES, backlog=1024,
-                                          reuse_address=True)
+        server = await asyncio.start_server(handler, host, port, limit=MAX_HEADER_BYTES, backlog=1024,
+                                            reuse_address=True)
+        self.fds.update(sock.fileno() for sock in server.sockets)
+        return server
 
 
 async def serve(front: Front, binds: list[tuple[str, int, str]], stop: asyncio.Event, grace: float) -> Any:

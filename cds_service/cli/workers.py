@@ -164,6 +164,9 @@ class Pool:
         self.ids = itertools.count()
         self.turn = itertools.count()
         self.closing = False
+        # File descriptors a re-forked worker must not keep (the front's listeners and client connections):
+        # a copy held by a worker would keep a closed connection open for its client.
+        self.front_fds: Callable[[], Iterable[int]] = lambda: ()
 
     async def start(self) -> None:
         for _ in range(self.count):
@@ -171,10 +174,17 @@ class Pool:
 
     async def _spawn(self) -> Worker:
         ours, theirs = socket.socketpair()
+        inherited = list(self.front_fds())
         pid = os.fork()
         if pid == 0:  # the child: never returns into the front's event loop
             code = 0
             try:
+                signal.set_wakeup_fd(-1)  # the front's loop pipe: a worker's signal must not wake the front
+                for fd in inherited:
+                    try:
+                        os.close(fd)  # safe: the objects owning them are never finalised here (os._exit)
+                    except OSError:
+                        pass
                 ours.close()
                 worker_main(theirs, self.make_app, self.threads)
             except BaseException:
