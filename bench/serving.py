@@ -1,7 +1,8 @@
 """The serving stack side by side: slow clients, throughput and keep-alive balance (issue 17 item 1, issue 16).
 
 For each stack given (``front``: today's ``cds-service serve``; ``gunicorn``: ``serve --server gunicorn``, the
-previous gthread stack), on loopback only, every server started here stopped at the end:
+previous gthread stack; ``gevent``: gunicorn gevent workers, with ``--python`` naming a venv that has gevent),
+on loopback only, every server started here stopped at the end:
 
   slow       64 slow-header clients (one header line every 2 s), 64 slow-body clients (Content-Length 100000,
              one byte every 2 s) and 64 idle connections are held open (re-opened when the server drops them)
@@ -56,13 +57,16 @@ sys.exit(cli.main(["serve", *sys.argv[1:]]))
 """
 
 
+PYTHON = {"python": sys.executable}  # --python: the interpreter that runs the servers
+
+
 def start(stack: str, work: Path, name: str, baseline: bool = False) -> tuple[Process, int]:
     port = free_port()
     (work / name).mkdir()
     program = ["-c", BASELINE] if baseline else ["-m", "cds_service", "serve"]
-    argv = [sys.executable, *program, "--host", HOST, "--port", str(port), "--workers", "2", "--threads", "4"]
-    if stack == "gunicorn":
-        argv += ["--server", "gunicorn"]
+    argv = [PYTHON["python"], *program, "--host", HOST, "--port", str(port), "--workers", "2", "--threads", "4"]
+    if stack in {"gunicorn", "gevent"}:
+        argv += ["--server", stack]
     server = Process(name, argv, work, {"CDS_DATA_DIR": str(work / name), "CDS_LOG_LEVEL": "WARNING"})
     server.wait_http(f"http://{HOST}:{port}/healthz")
     return server, port
@@ -157,7 +161,10 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per throughput/balance run")
     parser.add_argument("--starts", type=int, default=5, help="fresh starts for the balance check")
     parser.add_argument("--phases", default="quiet,slow,throughput,balance")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter for the servers (e.g. a venv with gevent for --stacks gevent)")
     args = parser.parse_args()
+    PYTHON["python"] = args.python
     hold = min(args.hold, 60.0)
     phases = set(args.phases.split(","))
     definition = default_definition("order-select")

@@ -61,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
 
     print(f"cds-service: serving on http://{args.host}:{args.port}/cds-services", file=sys.stderr, flush=True)
-    if args.server == "gunicorn":
+    if args.server in {"gunicorn", "gevent"}:
         return serve_gunicorn(args, settings, create_app)
     return serve_front(args, settings, create_app)
 
@@ -99,7 +99,7 @@ def serve_gunicorn(args: argparse.Namespace, settings: Any, create_app: Any) -> 
             options = {
                 "bind": f"{args.host}:{args.port}",
                 "workers": args.workers or settings.workers,
-                "worker_class": "gthread",
+                "worker_class": "gevent" if args.server == "gevent" else "gthread",
                 "threads": args.threads,
                 "timeout": 30,
                 "graceful_timeout": 10,
@@ -130,9 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trust-host-header", action="store_true",
                        help="with trusted issuers but no CDS_PUBLIC_BASE_URL, check JWT aud against the Host header "
                             "(development only: a forged Host would pass)")
-    serve.add_argument("--server", choices=("front", "gunicorn"), default="front",
+    serve.add_argument("--server", choices=("front", "gunicorn", "gevent"), default="front",
                        help="front (default): requests read in full, then spread per request over the workers; "
-                            "gunicorn: the previous gthread stack, for comparison only")
+                            "gunicorn: the previous gthread stack; gevent: gunicorn gevent workers (gevent must "
+                            "be installed); both for comparison only (bench/serving.py)")
     serve.set_defaults(func=cmd_serve)
     from . import report, scenarios
 
