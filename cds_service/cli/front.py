@@ -29,6 +29,8 @@ MAX_HEADER_BYTES = 32 * 1024
 MAX_CONNECTIONS = 2048
 TOKEN = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 CHUNK_SIZE = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
+CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters other than HTAB (regex: C speed)
+TARGET_BAD = re.compile(rb"[\x00-\x20\x7f]")
 REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
            413: "Content Too Large", 431: "Request Header Fields Too Large", 501: "Not Implemented",
            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -60,7 +62,7 @@ def parse_head(raw: bytes) -> Head:
     if len(parts) != 3 or not TOKEN.match(parts[0]) or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise Framing(400, "malformed request line")
     target = parts[1]
-    if not (target.startswith(b"/") or target == b"*") or any(c < 0x21 or c == 0x7F for c in target):
+    if not (target.startswith(b"/") or target == b"*") or TARGET_BAD.search(target):
         raise Framing(400, "malformed request target")
     headers = []
     for line in lines[1:]:
@@ -68,7 +70,7 @@ def parse_head(raw: bytes) -> Head:
         if not colon or not TOKEN.match(name):
             raise Framing(400, "malformed header line")
         value = value.strip(b" \t")
-        if any((c < 0x20 and c != 0x09) or c == 0x7F for c in value):
+        if CONTROL.search(value):
             raise Framing(400, f"control character in header {name.decode()!r}")
         headers.append((name.decode("ascii"), value.decode("latin-1")))
     return Head(parts[0].decode(), target.decode("latin-1"), parts[2].decode(), headers)
@@ -82,7 +84,7 @@ async def read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
         size_text, _, extension = line.partition(b";")
         if not CHUNK_SIZE.match(size_text.strip(b" \t")):
             raise Framing(400, "malformed chunk size", "(chunked body)")
-        if any(c < 0x20 and c != 0x09 for c in extension) or 0x7F in extension:
+        if CONTROL.search(extension):
             raise Framing(400, "control character in a chunk extension", "(chunked body)")
         size = int(size_text, 16)
         if size == 0:
