@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from .cards import CardOptions, build_response, out_of_time_card
+from .cards.unreadable import with_unreadable
 from .cds_hooks.hook_definitions import HookDefinition
 from .cds_hooks.response import check_response
 from .cds_hooks.validate import HookRequest, Limits, validate_request
@@ -64,7 +65,7 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
     if recognised.missing_selections:  # a count only: the client selected orders it did not send
         log.warning("selections not in draftOrders", extra={"count": recognised.missing_selections})
     if not recognised.orders:
-        return HookOutcome({"cards": []}, request)
+        return HookOutcome(with_unreadable({"cards": []}, request, recognised.unreadable), request)
     data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
     try:
         facts = extract_facts(data, recognised.orders, now, engine.fact_rules,
@@ -87,7 +88,7 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
             match = settle_for_order(variants[key], route.order.procedure, route.order.region, route.topic)
             ratings.append(rate_order(route.order, match, route.topic.pack))
     unrouted = [r.order for r in routes if r.topic is None]
-    response = build_response(request, data, facts, ratings, engine.topics, engine.catalogue, engine.card_options,
-                              unrouted)
+    response = with_unreadable(build_response(request, data, facts, ratings, engine.topics, engine.catalogue,
+                                              engine.card_options, unrouted), request, recognised.unreadable)
     check_response(response)
     return HookOutcome(response, request, tuple(ratings), data, facts)

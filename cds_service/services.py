@@ -13,6 +13,7 @@ from typing import Any
 from .cards import CardOptions, consult_id
 from .cards.content import ORDERS_EXTENSION
 from .cds_hooks.authenticate import Authenticator, build_authenticator
+from .cds_hooks.errors import CdsError
 from .cds_hooks.hook_definitions import load_hook_definitions
 from .cds_hooks.validate import Limits
 from .clinical.facts import load_fact_rules
@@ -24,7 +25,7 @@ from .ops import metrics as metrics_module
 from .ops.audit import AuditQueue
 from .ops.logs import configure_logging
 from .ops.metrics import Metrics
-from .ops.store import Store
+from .ops.store import FeedbackConflict, Store
 from .pipeline import Engine, HookOutcome
 from .settings import Settings
 
@@ -54,7 +55,11 @@ class Services:
             self.audit.add(audit_rows(outcome))
 
     def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> int:
-        stored = self.store.save_feedback(service_id, items)
+        try:
+            stored = self.store.save_feedback(service_id, items)
+        except FeedbackConflict as exc:
+            raise CdsError(f"{exc}; nothing of this post was stored", status=409, field="feedback",
+                           code="conflict") from exc
         self.metrics.observe_feedback(service_id, (item.get("outcome") for item in items), stored)
         return stored
 

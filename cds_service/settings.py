@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_PREFIXES = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_HOOKS_DIR", "hooks_dir", str, str(PROJECT_ROOT / "hooks"), "Directory of service definitions (one JSON file per CDS service)."),
     Setting("CDS_CRITERIA", "criteria", str, "", "Active criteria packs, comma-separated, at most one per ACR topic (e.g. `acr-vcf-2018`); only the topics named are active. Empty = every built topic at its newest pack."),
     Setting("CDS_EXTRA_TOPICS_DIR", "extra_topics_dir", str, "", "Optional folder of additional topic folders (site-specific or test topics), loaded like the built ones."),
-    Setting("CDS_FHIR_ALLOWLIST", "fhir_allowlist", str, "http://127.0.0.1,http://localhost,http://[::1]", "Comma-separated base-URL prefixes of FHIR servers the service may call (SSRF guard). Default: loopback only."),
+    Setting("CDS_FHIR_ALLOWLIST", "fhir_allowlist", str, "", "Comma-separated base-URL prefixes of FHIR servers the service may call (SSRF guard). Empty = loopback (any port) only in the unauthenticated development mode; with trusted issuers, no FHIR server until one is listed."),
     Setting("CDS_FHIR_TIMEOUT", "fhir_timeout", float, 0.4, "Seconds allowed for one FHIR HTTP request (connect + read)."),
     Setting("CDS_FHIR_BUDGET", "fhir_budget", float, 0.8, "Seconds allowed for all FHIR fetching of one hook call, pages included."),
     Setting("CDS_CALL_DEADLINE", "call_deadline", float, 1.0, "Seconds one hook call may take in all; past it, the orders get a 'not checked in time' card, never a rating or a 5xx."),
@@ -54,7 +55,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_MIRROR_SYSTEM_ACTIONS", "mirror_system_actions", bool, True, "Also put systemActions under `extension.systemActions` (read by the CDS Hooks sandbox)."),
     Setting("CDS_EXPLAIN_OUT_OF_SCOPE", "explain_out_of_scope", bool, False, "Show a card explaining why an order is outside the criteria (for testing); by default such orders get no card, only the `no-criteria-apply` rating."),
     Setting("CDS_LOG_LEVEL", "log_level", str, "INFO", "Log level of the JSON logs."),
-    Setting("CDS_WORKERS", "workers", int, 2, "gunicorn worker processes for `serve`."),
+    Setting("CDS_WORKERS", "workers", int, 2, "Worker processes for `serve` (each request goes to the least busy one)."),
+    Setting("CDS_METRICS_BIND", "metrics_bind", str, "", "Optional `host:port` serving only `/metrics` (e.g. `127.0.0.1:9464` for a local Prometheus); when set, `/metrics` is 404 on the main port."),
+    Setting("CDS_METRICS_TOKEN", "metrics_token", str, "", "Optional bearer token `/metrics` requires (`Authorization: Bearer <token>`; Prometheus `authorization.credentials`). Empty = no token."),
 )
 
 
@@ -63,7 +66,12 @@ class _SettingsBase:
 
     @property
     def fhir_allowed_prefixes(self) -> tuple[str, ...]:
-        return tuple(p.strip() for p in self.fhir_allowlist.split(",") if p.strip())
+        """The configured prefixes; by default loopback only without client authentication (a developer's own
+        machine), none with it: a caller's bearer token must not be sent to whatever listens on loopback."""
+        configured = tuple(p.strip() for p in self.fhir_allowlist.split(",") if p.strip())
+        if configured or self.authentication_configured:
+            return configured
+        return LOOPBACK_PREFIXES
 
     @property
     def store_url(self) -> str:

@@ -8,6 +8,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -136,7 +137,14 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def metrics_route() -> Response:
-    """Prometheus scrape; no client JWT (like /healthz): expose it only where the scraper can reach it."""
+    """Prometheus scrape; no client JWT (like /healthz). With ``CDS_METRICS_BIND`` it is served only on that
+    address (404 on the main port); with ``CDS_METRICS_TOKEN`` it needs that bearer token."""
+    settings = services().settings
+    if settings.metrics_bind and request.environ.get("cds.listener") != "metrics":
+        raise CdsError("no such endpoint on this address", status=404, field="(path)", code="not-found")
+    if settings.metrics_token and not hmac.compare_digest(
+            request.headers.get("Authorization", "").encode(), f"Bearer {settings.metrics_token}".encode()):
+        return error_response(401, "unauthorized", "login")
     return Response(services().metrics.exposition(), mimetype=metrics.CONTENT_TYPE)
 
 
@@ -174,6 +182,8 @@ def add_cors_and_id(response: Response) -> Response:
     response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
     response.headers["Access-Control-Max-Age"] = "600"
     response.headers["X-Request-Id"] = g.get("request_id", "")
+    response.headers["Cache-Control"] = "no-store"  # answers carry patient data: no cache may keep them
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

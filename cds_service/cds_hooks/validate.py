@@ -56,7 +56,9 @@ def parse_json(raw: bytes, limits: Limits) -> Any:
     if _nesting_exceeds(raw, limits.max_json_depth):
         raise RequestRejected(f"JSON nesting deeper than {limits.max_json_depth} levels", field="(body)")
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _Ambiguous as exc:
+        raise RequestRejected(str(exc), field="(body)") from exc
     except json.JSONDecodeError as exc:
         raise RequestRejected(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                               field="(body)") from exc
@@ -66,6 +68,24 @@ def parse_json(raw: bytes, limits: Limits) -> Any:
         raise RequestRejected("a JSON string holds a lone UTF-16 surrogate escape (not valid Unicode)",
                               field="(body)")
     return document
+
+
+class _Ambiguous(ValueError):
+    """JSON that two readers could read differently: a repeated member name, NaN or Infinity."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Two ``context.patientId`` members would mean "the last one wins" here and maybe "the first" elsewhere."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise _Ambiguous(f"member {repeated[:60]!r} appears twice in one JSON object")
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise _Ambiguous(f"{name} is not a JSON number (RFC 8259)")
 
 
 # "\ud800" escapes decode to strings that cannot be stored or logged as UTF-8; only bodies that contain such an

@@ -1,8 +1,10 @@
 """Command line: ``cds-service serve`` (same as ``python -m cds_service serve``) and the tool commands.
 
-``serve`` runs the app under gunicorn (pre-fork workers with threads: a hook call spends most of its time
-waiting on the FHIR server). It refuses a non-loopback bind without client authentication configured,
-unless ``--allow-unauthenticated`` is given.
+``serve`` runs an asyncio front (``front.py``) that reads every request in full and hands it to the least busy
+of the pre-forked worker processes (``workers.py``; threads in each: a hook call spends most of its time
+waiting on the FHIR server). ``--server gunicorn`` keeps the previous gunicorn gthread stack for comparison.
+It refuses a non-loopback bind without client authentication configured, unless ``--allow-unauthenticated``
+is given, and refuses trusted issuers without ``CDS_PUBLIC_BASE_URL`` unless ``--trust-host-header``.
 """
 
 from __future__ import annotations
@@ -50,12 +52,15 @@ def bind_problem(host: str, port: int) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gunicorn.app.base import BaseApplication
-
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"cds-service: cannot start: {exc}", file=sys.stderr)
+        return 2
+    if settings.authentication_configured and not settings.public_base_url and not args.trust_host_header:
+        print("cds-service: refusing to start: trusted issuers are configured but CDS_PUBLIC_BASE_URL is empty, "
+              "so a JWT's aud would be checked against the client's own Host header (set CDS_PUBLIC_BASE_URL, "
+              "or pass --trust-host-header for development)", file=sys.stderr)
         return 2
     if not settings.authentication_configured:
         if not is_loopback(args.host) and not args.allow_unauthenticated:
@@ -81,13 +86,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("cds-service: no trusted issuers configured: client JWTs are NOT checked", file=sys.stderr)
     shown_host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host  # IPv6
     url = f"http://{shown_host}:{args.port}/cds-services"
+    if args.server in {"gunicorn", "gevent"}:
+        return serve_gunicorn(args, settings, create_app, url)
+    return serve_front(args, settings, create_app, url)
+
+
+def frozen(app: Any) -> Any:
+    """A worker's start-up heap (data files, schemas, models) lives as long as the process: frozen, it is no
+    longer walked by every full collection a large request's allocations trigger (a third of the time of an
+    8,000-resource call went there)."""
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def serve_front(args: argparse.Namespace, settings: Any, create_app: Any, url: str) -> int:
+    import asyncio
+    import signal
+
+    from .front import Front, serve
+    from .workers import Pool
+
+    binds = [(args.host, args.port, "main")]
+    if settings.metrics_bind:
+        host, _, port = settings.metrics_bind.rpartition(":")
+        binds.append((host.strip("[]") or "127.0.0.1", int(port), "metrics"))
+    pool = Pool(args.workers or settings.workers, args.threads, lambda: frozen(create_app(settings)))
+    front = Front(pool, settings.max_body_bytes)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await serve(front, binds, stop, grace=10.0,  # "serving on" only once the port is bound
+                    on_ready=lambda: print(f"cds-service: serving on {url}", file=sys.stderr, flush=True))
+
+    asyncio.run(main())
+    return 0
+
+
+def serve_gunicorn(args: argparse.Namespace, settings: Any, create_app: Any, url: str) -> int:
+    """The previous stack (gunicorn gthread), kept only to measure the front against it (bench/slow_clients.py)."""
+    from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
         def load_config(self) -> None:
             options = {
                 "bind": f"{args.host}:{args.port}",
                 "workers": args.workers or settings.workers,
-                "worker_class": "gthread",
+                "worker_class": "gevent" if args.server == "gevent" else "gthread",
                 "threads": args.threads,
                 "timeout": 30,
                 "graceful_timeout": 10,
@@ -101,13 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            app = create_app(settings)
-            # The worker's start-up heap (data files, schemas, models) lives as long as the process: frozen, it
-            # is no longer walked by every full collection a large request's allocations trigger (a third of
-            # the time of an 8,000-resource call went there).
-            gc.collect()
-            gc.freeze()
-            return app
+            return frozen(create_app(settings))
 
     Server().run()
     return 0
@@ -116,8 +157,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description="Spine-order CDS Hooks service and its tools.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the CDS Hooks service under gunicorn",
-                                description="Run the CDS Hooks service under gunicorn. Settings come from "
+    serve = commands.add_parser("serve", help="run the CDS Hooks service (asyncio front + worker processes)",
+                                description="Run the CDS Hooks service: an asyncio front reads each request in "
+                                "full, then hands it to the least busy worker process. Settings come from "
                                 "CDS_* environment variables (README.md, Settings).")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; a non-loopback one needs CDS_TRUSTED_ISSUERS_FILE "
@@ -127,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=4, help="threads per worker (default: %(default)s)")
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback bind without client JWT checks (local demos only)")
+    serve.add_argument("--trust-host-header", action="store_true",
+                       help="with trusted issuers but no CDS_PUBLIC_BASE_URL, check JWT aud against the Host header "
+                            "(development only: a forged Host would pass)")
+    serve.add_argument("--server", choices=("front", "gunicorn", "gevent"), default="front",
+                       help="front (default): requests read in full, then spread per request over the workers; "
+                            "gunicorn: the previous gthread stack; gevent: gunicorn gevent workers (gevent must "
+                            "be installed); both for comparison only (bench/serving.py)")
     serve.set_defaults(func=cmd_serve)
     from . import report, scenarios
 

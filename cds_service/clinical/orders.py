@@ -3,7 +3,12 @@
 Input: the validated ``HookRequest`` (its raw ``draft_entries``) and the order catalogue (data under
 ``clinical/shared/``). Output: ``RecognisedOrders``. Entries are parsed one at a time with the R4B
 ServiceRequest model, because real clients send Bundles without ``type`` and mixed, partly invalid
-entries (see shared/external/README.md); an entry that cannot be parsed is skipped and noted, never fatal.
+entries (see shared/external/README.md). Parsing is tolerant: only what recognition and rating read must be
+valid (``code``, ``subject``, ``status``, ``intent``; ``reasonCode`` is used when valid, dropped otherwise), so an
+``authoredOn`` without a timezone, an unknown element or an extension without ``url`` becomes a note, not a
+silently unrated order. An entry whose needed fields are invalid is skipped and noted, never fatal; when its
+raw codes or text still say it is a spine/VCF order it is returned as ``unreadable``, and gets a card saying
+it could not be checked (cards/unreadable.py), never silence.
 On order-select only the ``selections`` are rated; on order-sign every draft order.
 Codes decide first; display/text patterns are the last resort and mark the order ``recognised_by="text"``.
 """
@@ -18,10 +23,10 @@ from typing import Any, Literal
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from jsonschema import Draft202012Validator
-from pydantic import ValidationError
 
 from ..cds_hooks.validate import HookRequest
 from ..datafiles import describe, read_json
+from .order_parsing import parse_tolerantly
 
 OrderKind = Literal["imaging", "treatment"]
 
@@ -53,10 +58,20 @@ class SkippedEntry:
 
 
 @dataclass(frozen=True)
+class UnreadableOrder:
+    """A draft order that is clearly spine/VCF by its raw code or text, but whose needed fields are invalid."""
+
+    reference: str
+    display: str
+    field: str  # the first invalid field, e.g. "code.coding.0.code" (a path, never a value)
+
+
+@dataclass(frozen=True)
 class RecognisedOrders:
     orders: tuple[DraftOrder, ...]
     not_relevant: tuple[str, ...]  # references of parsed orders that are not spine/VCF orders
-    skipped: tuple[SkippedEntry, ...]
+    skipped: tuple[SkippedEntry, ...]  # also holds the notes on orders read tolerantly
+    unreadable: tuple[UnreadableOrder, ...] = ()
     missing_selections: int = 0  # order-select selections that name no ServiceRequest in draftOrders
 
 
@@ -194,6 +209,7 @@ def recognise_orders(request: HookRequest, catalogue: OrderCatalogue) -> Recogni
     skipped: list[SkippedEntry] = []
     sent = {f"ServiceRequest/{r.get('id')}" for r in request.draft_entries
             if isinstance(r, Mapping) and r.get("resourceType") == "ServiceRequest"}
+    unreadable: list[UnreadableOrder] = []
     for index, resource in enumerate(request.draft_entries):
         if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
             skipped.append(SkippedEntry(index, None, "entry has no resource with a resourceType"))
@@ -212,10 +228,13 @@ def recognise_orders(request: HookRequest, catalogue: OrderCatalogue) -> Recogni
         if not _about_patient(resource, request.patient_id):  # never rate or write back another patient's order
             skipped.append(SkippedEntry(index, "ServiceRequest", "subject is not the context patient"))
             continue
-        try:
-            parsed = ServiceRequest.model_validate(resource)
-        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-            skipped.append(SkippedEntry(index, "ServiceRequest", _invalid_reason(exc)))
+        parsed, problem, field = parse_tolerantly(resource)
+        if problem:
+            skipped.append(SkippedEntry(index, "ServiceRequest", problem))
+        if parsed is None:
+            unread = _unreadable(reference, resource, field, catalogue)
+            if unread is not None:
+                unreadable.append(unread)
             continue
         order = _recognise(reference, resource, parsed, catalogue)
         if order is None:
@@ -223,7 +242,7 @@ def recognise_orders(request: HookRequest, catalogue: OrderCatalogue) -> Recogni
         else:
             orders.append(order)
     missing = sum(1 for s in request.selections or () if s not in sent)
-    return RecognisedOrders(tuple(orders), tuple(not_relevant), tuple(skipped), missing)
+    return RecognisedOrders(tuple(orders), tuple(not_relevant), tuple(skipped), tuple(unreadable), missing)
 
 
 def _about_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
@@ -235,12 +254,23 @@ def _about_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
     return reference == f"Patient/{patient_id}" or reference.endswith(f"/Patient/{patient_id}")
 
 
-def _invalid_reason(exc: Exception) -> str:
-    """Where and what kind of error, never the offending values (they may be patient data)."""
-    if not isinstance(exc, ValidationError):
-        return f"invalid ServiceRequest ({type(exc).__name__})"
-    problems = [f"{'.'.join(str(p) for p in e['loc'])} ({e['type']})" for e in exc.errors()[:3]]
-    return "invalid ServiceRequest: " + "; ".join(problems)
+def _unreadable(reference: str, resource: Mapping[str, Any], field: str,
+                catalogue: OrderCatalogue) -> UnreadableOrder | None:
+    """Whether the raw order still names a catalogued code or matches a text rule; read without the model."""
+    code = resource.get("code")
+    code = code if isinstance(code, Mapping) else {}
+    codings = [c for c in code.get("coding", []) if isinstance(c, Mapping)] if isinstance(
+        code.get("coding"), list) else []
+    texts = [t for t in [code.get("text"), *(c.get("display") for c in codings)] if isinstance(t, str) and t]
+    for coding in codings:
+        system, value = coding.get("system"), coding.get("code")
+        entry = catalogue.lookup(system, value) if isinstance(system, str) and isinstance(value, str) else None
+        if entry is not None:
+            return UnreadableOrder(reference, texts[0] if texts else entry.display, field)
+    for text in texts:
+        if catalogue.match_text(text) is not None:
+            return UnreadableOrder(reference, text, field)
+    return None
 
 
 def _recognise(reference: str, resource: Mapping[str, Any], parsed: ServiceRequest,

@@ -111,6 +111,11 @@ def _report(key: str, outcome: str, elapsed_s: float, status: int | None = None,
     metrics.observe_fhir(key, elapsed_s, outcome)
 
 
+# One text for "nothing listens there" and "something answered 404": the caller must not learn which ports
+# are open on a host from the wording (issue 17); the metrics and the fetch log keep the outcome apart.
+UNREACHABLE = "the FHIR server could not be reached or has no such resource"
+
+
 class FhirFetcher:
     """Parallel FHIR reads for hook calls; safe to share between request threads."""
 
@@ -229,13 +234,15 @@ class FhirFetcher:
             with self._session.get(url, headers=dict(headers), timeout=stop - start, stream=True,
                                    allow_redirects=False) as response:
                 status = response.status_code
+                if status == 404:  # worded as a failed connection: an error text must not map open ports
+                    return FetchResult("http-error", UNREACHABLE, http_status=status)
                 if not 200 <= status < 300:
                     return FetchResult("http-error", f"FHIR server answered {status}", http_status=status)
                 body = _read_body(response, stop)
         except (_Deadline, requests.Timeout, urllib3.exceptions.TimeoutError):
             return FetchResult("timeout", why_late)
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:  # never str(exc): it has the URL
-            return FetchResult("connection-error", f"the connection to the FHIR server failed ({type(exc).__name__})")
+        except (requests.RequestException, urllib3.exceptions.HTTPError):  # never the exception text: it has the URL
+            return FetchResult("connection-error", UNREACHABLE)
         return _classify(body, status)
 
 

@@ -52,13 +52,13 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
             origin[key] = "none"
             continue
         value, cut = _cut_at_count(value, template)
-        problem, kept, malformed = _read_answer(value, template, request, "prefetch")
+        problem, kept, notes = _read_answer(value, template, request, "prefetch")
         if problem:
             to_fetch[key] = problem
             continue
         origin[key] = "prefetch"
         found[key] = kept
-        missing.extend(MissingData(key, note) for note in (cut, malformed) if note)
+        missing.extend(MissingData(key, note) for note in (cut, *notes) if note)
 
     queries, unfillable = _queries(request, definition, to_fetch)
     for key, why in unfillable.items():
@@ -81,7 +81,7 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
 def _take(key: str, result: FetchResult, definition: HookDefinition, request: HookRequest, prefetch_problem: str,
           origin: dict[str, Origin], found: dict[str, list[Mapping[str, Any]]], missing: list[MissingData]) -> None:
     """Record one fetch result: resources when usable, otherwise a reason the user can act on."""
-    reason, kept, malformed = (result.reason, [], "") if not result.ok else _read_answer(
+    reason, kept, notes = (result.reason, [], []) if not result.ok else _read_answer(
         result.resource, definition.prefetch[key], request, "the FHIR server's answer", warnings_mean_empty=True)
     if reason:
         origin[key] = "missing"
@@ -89,23 +89,22 @@ def _take(key: str, result: FetchResult, definition: HookDefinition, request: Ho
         return
     origin[key] = "fetched"
     found[key] = kept
-    if malformed:
-        missing.append(MissingData(key, malformed))
+    missing.extend(MissingData(key, note) for note in notes)
     if not result.complete:
         missing.append(MissingData(key, f"incomplete: {result.reason}"))
 
 
 def _read_answer(value: Any, template: str, request: HookRequest, source: str, *,
-                 warnings_mean_empty: bool = False) -> tuple[str, list[Mapping[str, Any]], str]:
+                 warnings_mean_empty: bool = False) -> tuple[str, list[Mapping[str, Any]], list[str]]:
     """One answer to a template, prefetched or fetched, read the same way: (why it is unusable or "", the
-    context patient's resources of the template's type, why some resources were dropped or "")."""
+    context patient's resources of the template's type, one note per reason resources were dropped)."""
     problem = _unusable(value, source, warnings_mean_empty=warnings_mean_empty)
     if problem:
-        return problem, [], ""
-    kept, malformed = _keep(value, _resource_type(template), request.patient_id)
+        return problem, [], []
+    kept, notes = _keep(value, template, request.patient_id)
     if _is_read(template) and not kept:
-        return f"{source} does not hold the context patient's resource", [], ""
-    return "", kept, malformed
+        return f"{source} does not hold the context patient's resource", [], []
+    return "", kept, notes
 
 
 def _cut_at_count(value: Any, template: str) -> tuple[Any, str]:
@@ -199,37 +198,73 @@ def _token_value(name: str, request: HookRequest) -> str | None:
     return quote(raw, safe="")
 
 
-def _keep(value: Mapping[str, Any], resource_type: str,
-          patient_id: str) -> tuple[list[Mapping[str, Any]], str]:
-    """The resources of the asked-for type that belong to this patient, carry an id and are well formed,
-    plus a note on the malformed ones that were dropped ("" when none were).
+def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """The resources of the asked-for type that belong to this patient, carry an id and are well formed, plus
+    one note per reason for the ones dropped (docs/fhir-data.md, "What is discarded"): another patient's, of
+    another type, malformed, without an id, without a subject outside a search for the context patient.
 
-    A read (``Patient/{{context.patientId}}``) may come back without an id (the spec's own example);
-    its identity is implied by the request, so it is kept.
+    A read (``Patient/{{context.patientId}}``) may come back without an id (the spec's own example); its
+    identity is implied by the request, so it is kept. OperationOutcome entries (search warnings) are not
+    counted. A resource with neither ``subject`` nor ``patient`` is taken as the context patient's only when
+    the template searched for that patient (``patient=`` / ``subject={{context.patientId}}``).
     """
+    resource_type = _resource_type(template)
     if value.get("resourceType") == "Bundle":
-        candidates = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
+        candidates = [e.get("resource") if isinstance(e, dict) else None for e in value.get("entry") or []]
         need_id = True
     else:
         candidates, need_id = [value], False
-    kept = []
+    scoped = bool(_PATIENT_SCOPED.search(template))
+    kept: list[Mapping[str, Any]] = []
     bad_fields: list[str] = []
+    dropped: dict[str, int] = {}
+    other_types: set[str] = set()
     for resource in candidates:
-        if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+        if not isinstance(resource, dict):
+            bad_fields.append("entry.resource")
+            continue
+        kind = resource.get("resourceType")
+        if kind != resource_type:
+            if kind != "OperationOutcome":
+                dropped["type"] = dropped.get("type", 0) + 1
+                other_types.add(kind if isinstance(kind, str) else "(none)")
             continue
         if need_id and not (isinstance(resource.get("id"), str) and resource["id"]):
+            dropped["id"] = dropped.get("id", 0) + 1
             continue
         field = malformed_field(resource)
         if field:
             bad_fields.append(field)
             continue
         if _other_patient(resource, patient_id):
+            dropped["patient"] = dropped.get("patient", 0) + 1
+            continue
+        if kind != "Patient" and not scoped and not _names_patient(resource):
+            dropped["subject"] = dropped.get("subject", 0) + 1
             continue
         kept.append(resource)
-    if not bad_fields:
-        return kept, ""
-    fields = ", ".join(sorted(set(bad_fields))[:5])
-    return kept, f"{len(bad_fields)} malformed {resource_type} resource(s) ignored (wrong JSON type in: {fields})"
+    notes = []
+    if bad_fields:
+        fields = ", ".join(sorted(set(bad_fields))[:5])
+        notes.append(f"{len(bad_fields)} malformed {resource_type} resource(s) ignored (wrong JSON type in: {fields})")
+    if "patient" in dropped:
+        notes.append(f"{dropped['patient']} {resource_type} resource(s) for another patient ignored")
+    if "type" in dropped:
+        notes.append(f"{dropped['type']} resource(s) of another type than {resource_type} ignored "
+                     f"({', '.join(sorted(other_types)[:5])})")
+    if "id" in dropped:
+        notes.append(f"{dropped['id']} {resource_type} resource(s) without an id ignored")
+    if "subject" in dropped:
+        notes.append(f"{dropped['subject']} {resource_type} resource(s) without a subject ignored "
+                     "(the search was not for the context patient)")
+    return kept, notes
+
+
+_PATIENT_SCOPED = re.compile(r"[?&](?:patient|subject)(?::Patient)?=(?:Patient/)?\{\{\s*context\.patientId\s*\}\}")
+
+
+def _names_patient(resource: Mapping[str, Any]) -> bool:
+    return any(isinstance(resource.get(field), dict) for field in ("subject", "patient"))
 
 
 def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:

@@ -20,6 +20,7 @@ Nothing stored here is a name or free text: feedback keeps the coded override re
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -104,6 +105,8 @@ class Store:
         self.url = sa.engine.make_url(url)
         if self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:"):
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only from the first byte (SQLite gives its -wal/-shm files the database file's mode).
+            os.close(os.open(self.url.database, os.O_CREAT | os.O_RDWR, 0o600))
         self.engine = _make_engine(self.url)
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[self.url.get_backend_name()]
         self._purge_lock = threading.Lock()
@@ -123,14 +126,32 @@ class Store:
             return False
 
     def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> int:
-        """Store schema-valid feedback items; return how many were new (a repeat of a stored one is not)."""
+        """Store schema-valid feedback items; return how many were new (a repeat of a stored one is not).
+
+        The key is (service, card, outcome, instant): ``outcomeTimestamp`` is stored as its UTC instant, so the
+        same moment written as ``Z``, ``+00:00``, ``.000Z`` or ``+01:00`` an hour later is one row. A re-post of
+        a key with different content (suggestions, override reason) raises ``FeedbackConflict`` and nothing of
+        the batch is stored (one transaction)."""
         if not items:
             return 0
         now = datetime.now(UTC)
         rows = [_feedback_row(service_id, item, now) for item in items]
-        statement = self._insert(feedback).values(rows).on_conflict_do_nothing().returning(feedback.c.id)
+        statement = (self._insert(feedback).values(rows).on_conflict_do_nothing()
+                     .returning(*(feedback.c[k] for k in FEEDBACK_KEY)))
         with self.engine.begin() as conn:
-            return len(conn.execute(statement).all())
+            returned = conn.execute(statement).all()
+            inserted = {tuple(r) for r in returned}
+            for row in rows:
+                key = tuple(row[k] for k in FEEDBACK_KEY)
+                if key in inserted:
+                    inserted.discard(key)  # a second row with this key in the same batch is compared below
+                    continue
+                stored = conn.execute(sa.select(*(feedback.c[k] for k in FEEDBACK_CONTENT)).where(
+                    *(feedback.c[k] == row[k] for k in FEEDBACK_KEY))).one()
+                if tuple(stored) != tuple(row[k] for k in FEEDBACK_CONTENT):
+                    raise FeedbackConflict(f"feedback for card {row['card_uuid'][:80]!r} ({row['outcome']} at "
+                                           f"{row['outcome_timestamp']}) was already stored with other content")
+            return len(returned)
 
     def record_audit(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append audit rows (keys from ``AUDIT_COLUMNS``; others are refused so nothing unplanned is kept)."""
@@ -200,6 +221,26 @@ class Store:
         return [uuid for uuid in wanted if uuid not in known]
 
 
+class FeedbackConflict(ValueError):
+    """A feedback key already stored with different content (answered 409)."""
+
+
+FEEDBACK_KEY = ("service_id", "card_uuid", "outcome", "outcome_timestamp")
+FEEDBACK_CONTENT = ("accepted_suggestions", "override_system", "override_code", "override_display")
+
+
+def instant(text: str) -> str:
+    """``outcomeTimestamp`` as a canonical UTC instant (``2026-01-15T10:05:31.000000Z``); a value without a
+    timezone or not ISO 8601 is not an instant and is kept as sent (compared as text, as before)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None or "T" not in text.upper():
+        return text
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _feedback_row(service_id: str, item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     reason_block = item.get("overrideReason") or item.get("overrideReasons") or {}  # Epic sends the plural
     reason = reason_block.get("reason") or {}
@@ -207,7 +248,7 @@ def _feedback_row(service_id: str, item: Mapping[str, Any], now: datetime) -> di
         "service_id": service_id,
         "card_uuid": item["card"],
         "outcome": item["outcome"],
-        "outcome_timestamp": item["outcomeTimestamp"],
+        "outcome_timestamp": instant(item["outcomeTimestamp"]),
         "accepted_suggestions": [s["id"] for s in item.get("acceptedSuggestions", []) if "id" in s],
         "override_system": reason.get("system"),
         "override_code": reason.get("code"),

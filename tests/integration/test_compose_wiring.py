@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import yaml
 
 from cds_service.cli.fixtures import hook_request, materialise
-from tests.helpers import REPO, LiveService, new_database
+from tests.helpers import REPO, LiveService, free_port, new_database
 
 pytestmark = pytest.mark.slow
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -37,6 +37,8 @@ def wiring(fhir_base_url: str, postgres_server_url: str, tmp_path_factory: pytes
     env["CDS_FHIR_ALLOWLIST"] = fhir_base_url
     env["CDS_DATABASE_URL"] = database_url
     env["CDS_DATA_DIR"] = str(tmp_path_factory.mktemp("compose-cds"))
+    assert env["CDS_METRICS_BIND"].endswith(":9464")
+    env["CDS_METRICS_BIND"] = f"127.0.0.1:{free_port()}"  # loopback only here, on a free port
     service = LiveService(env)
     yield service, fhir_base_url, database_url
     service.stop()
@@ -84,3 +86,11 @@ def test_feedback_and_audit_land_in_postgresql_and_readyz_sees_it(wiring: Any) -
     assert "mri-spine-without-contrast" in audited
     ready = requests.get(service.url("/readyz"), timeout=5).json()
     assert ready["checks"] == {"criteria": True, "database": True}
+
+
+def test_metrics_are_served_only_on_their_own_bind(wiring: Any) -> None:
+    service, _, _ = wiring
+    assert requests.get(service.url("/metrics"), timeout=5).status_code == 404
+    metrics_base = f"http://{service.env['CDS_METRICS_BIND']}"
+    assert requests.get(f"{metrics_base}/metrics", timeout=5).status_code == 200
+    assert requests.get(f"{metrics_base}/cds-services", timeout=5).status_code == 404  # nothing else there

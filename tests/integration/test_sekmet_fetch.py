@@ -17,7 +17,7 @@ import requests
 
 from cds_service.cds_hooks.hook_definitions import HookDefinition, load_hook_definitions
 from cds_service.cds_hooks.validate import HookRequest
-from cds_service.fhir.client import FhirFetcher
+from cds_service.fhir.client import UNREACHABLE, FhirFetcher
 from cds_service.fhir.gather import PatientData, gather_fhir_data
 from cds_service.settings import PROJECT_ROOT, Settings, load_settings
 
@@ -110,4 +110,4 @@ def test_unknown_patient_is_a_412_naming_the_404(loaded: dict[str, Any], fhir_ba
                           draft_entries=(), fhir_server=fhir_base_url, prefetch={})
     data = gather_fhir_data(request, definition, fetcher, fhir_settings)
     assert data.origin["patient"] == "missing" and data.origin["conditions"] == "fetched"
-    assert {m.key: m.reason for m in data.missing} == {"patient": "FHIR server answered 404"}
+    assert {m.key: m.reason for m in data.missing} == {"patient": UNREACHABLE}

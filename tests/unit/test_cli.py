@@ -114,3 +114,22 @@ def test_send_scenario_to_a_url_without_discovery_names_the_expected_shape(
                  "http://127.0.0.1:8080/other/spine-order-select"]) == 2
     assert "no discovery document at http://127.0.0.1:8080/other (HTTP 404): --service-url must be " \
            ".../cds-services/<service id>" in capsys.readouterr().err
+def test_trusted_issuers_without_public_base_url_refuse_to_start(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17: otherwise the JWT aud is checked against the client's own Host header (forgeable)."""
+    monkeypatch.setenv("CDS_TRUSTED_ISSUERS_FILE", "tests/data/issuers/sandbox-dev.json")
+    monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
+    assert main(["serve", "--port", "1"]) == 2
+    assert "CDS_PUBLIC_BASE_URL is empty" in capsys.readouterr().err
+
+
+def test_trust_host_header_lifts_the_public_base_url_rule(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # serve would set it for the whole process
+    monkeypatch.setenv("CDS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CDS_TRUSTED_ISSUERS_FILE", "tests/data/issuers/sandbox-dev.json")
+    monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("CDS_HOOKS_DIR", "/nonexistent-hooks-dir")  # stop start-up at the next step instead
+    assert main(["serve", "--port", "1", "--trust-host-header"]) == 2
+    err = capsys.readouterr().err
+    assert "CDS_PUBLIC_BASE_URL is empty" not in err and "cannot start" in err

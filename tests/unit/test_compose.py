@@ -127,3 +127,17 @@ def test_dockerfile_copies_exist_and_are_not_ignored() -> None:
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), source
                 assert source.rstrip("/") not in ignored, source
+
+
+def test_a_buffering_proxy_is_the_only_way_in(services: dict[str, Any]) -> None:
+    """Issue 17: slow clients meet nginx (header/body timeouts, request buffering), never the service directly."""
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("nginx:") and proxy["ports"] == ["127.0.0.1:8080:8080"]
+    assert "ports" not in services["cds"] and proxy["depends_on"]["cds"]["condition"] == "service_healthy"
+    [mount] = proxy["volumes"]
+    config = (REPO / mount.split(":")[0]).read_text()
+    assert "upstream cds" in config and "server cds:8080;" in config
+    for directive in ("client_header_timeout", "client_body_timeout", "proxy_request_buffering on",
+                      "client_max_body_size", "limit_conn per_client"):
+        assert directive in config, directive
+    assert services["cds"]["environment"]["CDS_METRICS_BIND"].endswith(":9464")

@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 
-from cds_service.fhir.client import FhirFetcher
+from cds_service.fhir.client import UNREACHABLE, FhirFetcher
 from cds_service.settings import Settings
 
 BASE = "http://127.0.0.1:8090/fhir"
@@ -51,8 +51,9 @@ def test_no_token_sends_no_authorization(fetcher: FhirFetcher) -> None:
 def test_http_errors_are_typed(fetcher: FhirFetcher, status: int) -> None:
     responses.get(f"{BASE}/Condition", status=status, json={"resourceType": "OperationOutcome", "issue": []})
     result = fetcher.fetch_all(BASE, TOKEN, {"conditions": f"Condition?patient={PATIENT}"}, 1.0)["conditions"]
-    assert (result.outcome, result.http_status, result.reason) == ("http-error", status,
-                                                                    f"FHIR server answered {status}")
+    # a 404 reads like a refused connection (UNREACHABLE): the wording must not tell open ports from closed ones
+    expected = UNREACHABLE if status == 404 else f"FHIR server answered {status}"
+    assert (result.outcome, result.http_status, result.reason) == ("http-error", status, expected)
 
 
 @responses.activate

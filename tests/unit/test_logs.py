@@ -95,7 +95,7 @@ def test_a_full_scenario_at_debug_logs_no_patient_data_or_token(settings: Any, c
     scenario = materialise(SCENARIO, date.today())
     fhir = FhirStandIn(scenario.resources, scenario.patient_id)
     try:
-        app = create_app(settings.but(log_level="DEBUG", public_base_url=BASE,
+        app = create_app(settings.but(log_level="DEBUG", public_base_url=BASE, fhir_allowlist=fhir.base_url,
                                       trusted_issuers_file=str(SANDBOX_ISSUERS)))
         client = app.test_client()
         tokens = []

@@ -39,3 +39,12 @@ def test_every_setting_is_prefixed_and_documented() -> None:
     for setting in SETTINGS:
         assert setting.name.startswith("CDS_")
         assert setting.meaning
+
+
+def test_default_fhir_allowlist_is_loopback_only_without_client_authentication(tmp_path: Path) -> None:
+    """Issue 17: with trusted issuers the caller's bearer token must not go to whatever listens on loopback."""
+    issuers = tmp_path / "issuers.json"
+    issuers.write_text("[]")
+    assert load_settings({"CDS_TRUSTED_ISSUERS_FILE": str(issuers)}).fhir_allowed_prefixes == ()
+    listed = load_settings({"CDS_TRUSTED_ISSUERS_FILE": str(issuers), "CDS_FHIR_ALLOWLIST": "https://ehr.example.org/R4"})
+    assert listed.fhir_allowed_prefixes == ("https://ehr.example.org/R4",)

@@ -1,0 +1,274 @@
+"""Worker processes that run the WSGI app on whole, already-read requests, and the pool that spreads them.
+
+Why not gunicorn's own workers: a gunicorn worker owns the connections it accepted, so a thread blocked on a
+slow client is lost to everyone (eight slow-header clients took the service down), and keep-alive
+connections stick to the worker that accepted them (4 persistent connections landed on one worker in 3 of 6
+starts, one core idle). Here the front (``front.py``) reads every request in full, and the pool hands each
+request to the least busy worker: no application thread ever waits on a client, and the work spreads over the
+cores whatever the connections do.
+
+Frames on the socketpair between the front and a worker: 4-byte big-endian length + pickle. The channel is
+private to our own processes (created before the fork, never on the network), so pickle is safe here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+log = logging.getLogger(__name__)
+HEADER = struct.Struct("!I")
+
+
+@dataclass
+class Request:
+    """One complete request as the front read it (body de-chunked)."""
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    peer: str
+    server: tuple[str, int]
+    listener: str = "main"  # "metrics" when it came in on the separate metrics bind
+
+
+@dataclass
+class Reply:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def wsgi_environ(request: Request) -> dict[str, Any]:
+    """PEP 3333 environ; header names with ``_`` are dropped (they would alias ``-`` ones, as gunicorn does)."""
+    path, _, query = request.target.partition("?")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method, "SCRIPT_NAME": "", "QUERY_STRING": query,
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+        "SERVER_NAME": request.server[0], "SERVER_PORT": str(request.server[1]), "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": request.peer, "CONTENT_LENGTH": str(len(request.body)),
+        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        "wsgi.input_terminated": True, "cds.listener": request.listener,
+    }
+    for name, value in request.headers:
+        if "_" in name:
+            continue
+        key = name.upper().replace("-", "_")
+        if key in {"CONTENT_LENGTH", "TRANSFER_ENCODING"}:  # the front de-chunked the body: its length is known
+            continue
+        if key != "CONTENT_TYPE":
+            key = "HTTP_" + key
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def call_app(app: Callable[..., Iterable[bytes]], request: Request) -> Reply:
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:
+        started.update(status=status, headers=headers)
+        return lambda _data: None
+
+    result = app(wsgi_environ(request), start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return Reply(started["status"], list(started["headers"]), body)
+
+
+def send_frame(sock: socket.socket, payload: Any, lock: threading.Lock) -> None:
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    with lock:
+        sock.sendall(HEADER.pack(len(data)) + data)
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) -> None:
+    """The worker's loop: read frames, run each on a thread, answer in any order; ends when the front goes away
+    or on SIGTERM (requests already received are finished first)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the front decides
+    signal.signal(signal.SIGTERM, lambda *_: sock.shutdown(socket.SHUT_RD))
+    app = make_app()
+    lock = threading.Lock()
+
+    def run(request_id: int, request: Request) -> None:
+        try:
+            reply = call_app(app, request)
+        except Exception:  # the app turns its own errors into responses: this is a bug in the glue
+            log.exception("worker could not run the request")
+            reply = Reply("500 Internal Server Error", [("Content-Type", "text/plain")], b"internal error")
+        try:
+            send_frame(sock, (request_id, reply), lock)
+        except OSError:
+            pass  # the front is gone; nobody to answer
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="wsgi") as pool:
+        while True:
+            head = recv_exactly(sock, HEADER.size)
+            if head is None:
+                break
+            data = recv_exactly(sock, HEADER.unpack(head)[0])
+            if data is None:
+                break
+            request_id, request = pickle.loads(data)  # noqa: S301 (our own process, see the module docstring)
+            pool.submit(run, request_id, request)
+
+
+@dataclass
+class Worker:
+    pid: int
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    waiting: dict[int, asyncio.Future[Reply]] = field(default_factory=dict)
+
+
+class WorkerGone(Exception):
+    """The worker died with this request in flight."""
+
+
+class Pool:
+    """Forked workers; each request goes to the worker with the fewest requests in flight (ties in turn)."""
+
+    def __init__(self, count: int, threads: int, make_app: Callable[[], Any]) -> None:
+        self.count, self.threads, self.make_app = count, threads, make_app
+        self.workers: list[Worker] = []
+        self.ids = itertools.count()
+        self.turn = itertools.count()
+        self.closing = False
+        # File descriptors a re-forked worker must not keep (the front's listeners and client connections):
+        # a copy held by a worker would keep a closed connection open for its client.
+        self.front_fds: Callable[[], Iterable[int]] = lambda: ()
+
+    async def start(self) -> None:
+        for _ in range(self.count):
+            self.workers.append(await self._spawn())
+
+    async def _spawn(self) -> Worker:
+        ours, theirs = socket.socketpair()
+        inherited = list(self.front_fds())
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the front's event loop
+            code = 0
+            try:
+                signal.set_wakeup_fd(-1)  # the front's loop pipe: a worker's signal must not wake the front
+                for fd in inherited:
+                    try:
+                        os.close(fd)  # safe: the objects owning them are never finalised here (os._exit)
+                    except OSError:
+                        pass
+                ours.close()
+                worker_main(theirs, self.make_app, self.threads)
+            except BaseException:
+                log.exception("worker stopped on an error")
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        theirs.close()
+        reader, writer = await asyncio.open_connection(sock=ours, limit=1 << 16)
+        worker = Worker(pid, reader, writer)
+        asyncio.get_running_loop().create_task(self._read_replies(worker))
+        return worker
+
+    async def _read_replies(self, worker: Worker) -> None:
+        try:
+            while True:
+                head = await worker.reader.readexactly(HEADER.size)
+                request_id, reply = pickle.loads(  # noqa: S301 (our own process, see the module docstring)
+                    await worker.reader.readexactly(HEADER.unpack(head)[0]))
+                future = worker.waiting.pop(request_id, None)
+                if future is not None and not future.done():
+                    future.set_result(reply)
+        except (asyncio.IncompleteReadError, OSError):
+            pass
+        for future in worker.waiting.values():
+            if not future.done():
+                future.set_exception(WorkerGone())
+        worker.waiting.clear()
+        worker.writer.close()
+        try:
+            os.waitpid(worker.pid, 0)
+        except ChildProcessError:
+            pass
+        if worker in self.workers:
+            self.workers.remove(worker)
+            if not self.closing:
+                log.warning("worker exited; starting another", extra={"pid": worker.pid})
+                self.workers.append(await self._spawn())
+
+    def _pick(self) -> Worker:
+        least = min(len(w.waiting) for w in self.workers)
+        idle = [w for w in self.workers if len(w.waiting) == least]
+        return idle[next(self.turn) % len(idle)]
+
+    async def call(self, request: Request, timeout: float) -> Reply:
+        if not self.workers:
+            raise WorkerGone()
+        worker = self._pick()
+        request_id = next(self.ids)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        worker.waiting[request_id] = future
+        data = pickle.dumps((request_id, request), protocol=pickle.HIGHEST_PROTOCOL)
+        worker.writer.write(HEADER.pack(len(data)) + data)
+        try:
+            await worker.writer.drain()
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            worker.waiting.pop(request_id, None)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(w.waiting) for w in self.workers)
+
+    async def stop(self, grace: float) -> None:
+        """Workers finish what they hold (up to ``grace`` seconds), then are killed."""
+        self.closing = True
+        workers = list(self.workers)
+        for worker in workers:
+            try:
+                os.kill(worker.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = asyncio.get_running_loop().time() + grace
+        while any(_alive(w.pid) for w in workers) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for worker in workers:
+            if _alive(worker.pid):
+                os.kill(worker.pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == 0
