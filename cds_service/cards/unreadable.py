@@ -1,7 +1,7 @@
 """A card for each spine/VCF draft order that could not be read: "This order could not be checked: <field>
 is not valid FHIR". Without it such an order would get the same empty answer as "not a spine order".
 
-Wording lives in ``clinical/topics/vcf/unreadable.json``; the card cites the ACR criteria list (the
+Wording lives in ``cards/text.json`` (``cards.unreadable``); the card cites the ACR criteria list (the
 criteria the order could not be checked against). Field paths only, never values.
 """
 
@@ -13,10 +13,9 @@ from typing import Any
 from ..cds_hooks.response import stable_uuid
 from ..cds_hooks.validate import HookRequest
 from ..clinical.orders import UnreadableOrder
-from ..datafiles import read_json
-from .content import ORDERS_EXTENSION, override_reasons, shorten, topic
+from .content import CARDS, ORDERS_EXTENSION, override_reasons, shorten, topic
 
-TEXT: Mapping[str, Any] = read_json("clinical/topics/vcf/unreadable.json")
+TEXT: Mapping[str, Any] = CARDS["cards"]["unreadable"]
 _RANK = {"critical": 0, "warning": 1, "info": 2}
 
 

@@ -133,7 +133,8 @@ def test_framing_errors_log_one_line_each_without_traceback(tmp_path: Path) -> N
             raw_exchange(live, data)
     finally:
         live.process.terminate()
-        log = live.process.stderr.read().decode(errors="replace") if live.process.stderr else ""
+        live.process.wait(timeout=15)
+        log = live.log()
         live.stop()
     assert log.count("request rejected before the app") == len(FRAMING)
     assert "Traceback" not in log
