@@ -141,6 +141,11 @@ def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) 
                 break
             request_id, request = pickle.loads(data)  # noqa: S301 (our own process, see the module docstring)
             pool.submit(run, request_id, request)
+    # The worker leaves with os._exit (no atexit): close the app's services here, so the audit rows still
+    # queued are written and the database and FHIR connections are let go (a graceful stop loses nothing).
+    services = getattr(app, "extensions", {}).get("cds")
+    if services is not None:
+        services.close()
 
 
 @dataclass
