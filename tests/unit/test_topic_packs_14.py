@@ -234,3 +234,37 @@ def test_loader_refuses_a_score_outside_its_band(monkeypatch: pytest.MonkeyPatch
     data["variants"]["v1"]["rows"][0]["score"] = 5  # MRI without and with contrast is usually appropriate (9)
     with pytest.raises(criteria.InvalidPack, match="outside the usually-appropriate band"):
         criteria.build_pack(data, "acr-spine-infection-2021")
+
+
+ADDITIONS = TOPICS.parent / "shared" / "orders-additions-14.json"
+ORDERS = Path(criteria.__file__).parent / "criteria"
+
+
+def _additions_validator() -> Draft202012Validator:
+    """orders.schema.json's code entry, with the procedure and region enums widened to the batch-14 values."""
+    schema = json.loads((ORDERS / "orders.schema.json").read_text("utf-8"))
+    pack_schema = json.loads(SCHEMA_FILE.read_text("utf-8"))
+    schema["$defs"]["procedure"] = pack_schema["$defs"]["row"]["properties"]["procedure"]
+    schema["$defs"]["region"] = {"enum": sorted({*schema["$defs"]["region"]["enum"],
+                                                 *pack_schema["$defs"]["region"]["enum"]})}
+    return Draft202012Validator({**schema, "type": "array", "items": {"$ref": "#/$defs/code"}})
+
+
+def test_order_additions_have_the_catalogue_entry_format():
+    additions = json.loads(ADDITIONS.read_text("utf-8"))
+    assert [e.message for e in _additions_validator().iter_errors(additions)] == []
+
+
+def test_order_additions_are_new_and_one_preferred_per_procedure_and_region():
+    additions = json.loads(ADDITIONS.read_text("utf-8"))
+    catalogue = json.loads((ORDERS / "orders.json").read_text("utf-8"))["codes"]
+    existing = {(c["system"], c["code"]) for c in catalogue}
+    assert [c["code"] for c in additions if (c["system"], c["code"]) in existing] == []
+    assert len({(c["system"], c["code"]) for c in additions}) == len(additions)
+    preferred = [(c["procedure"], c["region"]) for c in [*catalogue, *additions] if c["preferred"]]
+    assert len(preferred) == len(set(preferred))
+    rated = {(row["procedure"], _region(row)) for pack_id in PACKS
+             for variant in _pack(pack_id)["variants"].values() for row in variant["rows"]}
+    assert ("cta-neck", "neck") in rated and ("radiography-sacroiliac-joints", "sacroiliac") in rated
+    assert {c["code"]: c["status"] for c in additions if c["status"] != "seen"} == {
+        "70547": "secondary", "70548": "secondary"}
