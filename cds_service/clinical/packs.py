@@ -9,7 +9,7 @@ row with its source and status. Every pack must pass ``pack.schema.json`` plus t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
 from typing import Any
@@ -50,6 +50,7 @@ class ProcedureRow:
     status: str  # seen | secondary | unconfirmed
     orderable: bool  # False for "medical management": context only, never a draft order
     kind: str | None = None  # imaging | treatment; always set in loaded packs (2018 V1 mixes both)
+    region: str | None = None  # the row's region where a pack mixes regions (cervical, neck, ...); None: any
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,14 @@ class Variant:
     source: Mapping[str, Any]
     rows: Mapping[str, ProcedureRow]  # by procedure key, in source order
     status: str = "unconfirmed"  # provenance of the title; loaded packs always set it
+    regional: Mapping[tuple[str, str | None], ProcedureRow] = field(default_factory=dict)  # (procedure, region)
+
+    def row_for(self, procedure: str, region: str | None) -> ProcedureRow | None:
+        """The row rating ``procedure`` for an order of ``region``: a row naming a region fits only that region,
+        a row without one fits any; None when the variant does not rate it there (no criteria apply)."""
+        if not self.regional:  # a variant built by hand (tests) with rows only
+            return self.rows.get(procedure)
+        return self.regional.get((procedure, region)) or self.regional.get((procedure, None))
 
 
 @dataclass(frozen=True)
@@ -107,21 +116,25 @@ def _variant(pack: str, vid: str, raw: Mapping[str, Any], bands: Mapping[str, tu
     if raw["number"] != int(vid[1:]):
         raise InvalidPack(f"{where}.number: {raw['number']} does not match the id")
     rows: dict[str, ProcedureRow] = {}
+    regional: dict[tuple[str, str | None], ProcedureRow] = {}
     for index, row in enumerate(raw["rows"]):
-        if row["procedure"] in rows:
-            raise InvalidPack(f"{where}.rows.{index}: procedure {row['procedure']!r} is listed twice")
+        key = (row["procedure"], row.get("region"))
+        if key in regional:
+            raise InvalidPack(f"{where}.rows.{index}: procedure {row['procedure']!r} is listed twice"
+                              + (f" for region {key[1]!r}" if key[1] else ""))
         band = bands.get(row["category"])
         if band and row["score"] is not None and not band[0] <= row["score"] <= band[1]:
             raise InvalidPack(f"{where}.rows.{index}.score: {row['score']} is outside the {row['category']} "
                               f"band {band[0]}-{band[1]}")
-        rows[row["procedure"]] = ProcedureRow(
+        regional[key] = ProcedureRow(
             procedure=row["procedure"], name=row["name"], category=row["category"], score=row["score"],
             disagreement=row["disagreement"], strength_of_evidence=row["strength_of_evidence"],
             radiation_level=row["radiation_level"], comment=row["comment"], source=row["source"],
-            status=row["status"], orderable=row["orderable"], kind=row["kind"],
+            status=row["status"], orderable=row["orderable"], kind=row["kind"], region=key[1],
         )
+        rows.setdefault(row["procedure"], regional[key])
     return Variant(id=vid, number=raw["number"], title=raw["title"], kind=raw["kind"], source=raw["source"],
-                   rows=MappingProxyType(rows), status=raw["status"])
+                   rows=MappingProxyType(rows), status=raw["status"], regional=MappingProxyType(regional))
 
 
 TOPICS = "clinical/topics"

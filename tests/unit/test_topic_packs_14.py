@@ -2,7 +2,7 @@
 
 The expected numbers below are typed in from the reference notes (shared/reference/acr-spine-topics.md sections 2c,
 3a, 4a, 5a, 6a), not read back from the packs, so a slip in a data file fails here. The packs are checked against
-their own schema (pack.schema.14.json) and through the loader's build_pack with that schema swapped in, so the
+the pack schema (clinical/schemas/pack.schema.json) and through the loader's build_pack, so the
 loader's consistency rules (ids, numbers, score bands, one row per procedure) hold for them as well.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from cds_service import criteria
+from cds_service.clinical import packs as criteria
 
 TOPICS = Path(__file__).resolve().parents[2] / "cds_service" / "clinical" / "topics"
-SCHEMA_FILE = TOPICS / "pack.schema.14.json"
+SCHEMA_FILE = TOPICS.parent / "schemas" / "pack.schema.json"
 S1 = "https://github.com/charlieliu9999/acrac-web/blob/34cfc0f55fbf0dc03939de9de18ef792db1972a9/ACR_data/"
 
 PACKS = {  # pack id -> (folder, version, rows per variant as the reference counts them)
@@ -117,19 +117,15 @@ def _region(row: dict[str, Any]) -> str | None:
     return row.get("region", NO_REGION)
 
 
-def test_schema_14_is_pack_schema_plus_the_new_fields():
-    base = json.loads((Path(criteria.__file__).parent / "criteria" / "pack.schema.json").read_text("utf-8"))
-    new = json.loads(SCHEMA_FILE.read_text("utf-8"))
-    assert set(new["properties"]) - set(base["properties"]) == {"version", "acr_topic_id", "notes"}
-    assert new["required"] == base["required"]
-    row_new, row_base = new["$defs"]["row"], base["$defs"]["row"]
-    assert set(row_new["properties"]) - set(row_base["properties"]) == {"region"}
-    assert row_new["required"] == row_base["required"]
-    assert set(row_base["properties"]["procedure"]["enum"]) < set(row_new["properties"]["procedure"]["enum"])
+def test_pack_schema_has_the_new_fields():
+    schema = json.loads(SCHEMA_FILE.read_text("utf-8"))
+    assert {"version", "acr_topic_id", "notes"} <= set(schema["properties"])
+    assert "region" in schema["$defs"]["row"]["properties"]
+    assert "region" not in schema["$defs"]["row"]["required"]
 
 
 @pytest.mark.parametrize("pack_id", sorted(PACKS))
-def test_pack_validates_against_schema_14(pack_id: str):
+def test_pack_validates_against_the_pack_schema(pack_id: str):
     errors = [e.message for e in _validator().iter_errors(_pack(pack_id))]
     assert errors == []
 
@@ -137,7 +133,7 @@ def test_pack_validates_against_schema_14(pack_id: str):
 @pytest.mark.parametrize("pack_id", sorted(PACKS))
 def test_pack_metadata(pack_id: str):
     pack, (_, version, _) = _pack(pack_id), PACKS[pack_id]
-    assert pack["$schema"] == "../pack.schema.14.json"
+    assert pack["$schema"] == criteria.PACK_SCHEMA_REF
     assert pack["id"] == pack["topic"] == pack_id
     assert pack["version"] == version
     assert pack["url"].startswith("https://acsearch.acr.org/")
@@ -222,49 +218,35 @@ def test_duplicates_the_reference_flags_are_listed_once():
 
 
 @pytest.mark.parametrize("pack_id", sorted(PACKS))
-def test_loader_accepts_the_pack_with_schema_14(pack_id: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(criteria, "_schema", _validator)
+def test_loader_accepts_the_pack(pack_id: str):
+    assert pack_id in criteria.available_packs()
     pack = criteria.build_pack(_pack(pack_id), pack_id)
     assert [len(v.rows) for v in pack.variants.values()] == PACKS[pack_id][2]
 
 
-def test_loader_refuses_a_score_outside_its_band(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(criteria, "_schema", _validator)
+def test_loader_refuses_a_score_outside_its_band():
     data = _pack("acr-spine-infection-2021")
     data["variants"]["v1"]["rows"][0]["score"] = 5  # MRI without and with contrast is usually appropriate (9)
     with pytest.raises(criteria.InvalidPack, match="outside the usually-appropriate band"):
         criteria.build_pack(data, "acr-spine-infection-2021")
 
 
-ADDITIONS = TOPICS.parent / "shared" / "orders-additions-14.json"
-ORDERS = Path(criteria.__file__).parent / "criteria"
+ORDERS = TOPICS.parent / "shared" / "orders.json"
+NEW_ORDER_PROCEDURES = {"cta-neck", "mra-neck-with-contrast", "mra-neck-without-contrast",
+                        "mra-neck-without-and-with-contrast", "radiography-sacroiliac-joints",
+                        "radiography-sacroiliac-joints-and-spine", "radiography-spine-flexion-extension",
+                        "radiographic-myelography-spine", "ct-sacroiliac-joints-with-contrast",
+                        "ct-sacroiliac-joints-without-and-with-contrast", "mri-sacroiliac-joints-without-and-with-contrast"}
 
 
-def _additions_validator() -> Draft202012Validator:
-    """orders.schema.json's code entry, with the procedure and region enums widened to the batch-14 values."""
-    schema = json.loads((ORDERS / "orders.schema.json").read_text("utf-8"))
-    pack_schema = json.loads(SCHEMA_FILE.read_text("utf-8"))
-    schema["$defs"]["procedure"] = pack_schema["$defs"]["row"]["properties"]["procedure"]
-    schema["$defs"]["region"] = {"enum": sorted({*schema["$defs"]["region"]["enum"],
-                                                 *pack_schema["$defs"]["region"]["enum"]})}
-    return Draft202012Validator({**schema, "type": "array", "items": {"$ref": "#/$defs/code"}})
-
-
-def test_order_additions_have_the_catalogue_entry_format():
-    additions = json.loads(ADDITIONS.read_text("utf-8"))
-    assert [e.message for e in _additions_validator().iter_errors(additions)] == []
-
-
-def test_order_additions_are_new_and_one_preferred_per_procedure_and_region():
-    additions = json.loads(ADDITIONS.read_text("utf-8"))
-    catalogue = json.loads((ORDERS / "orders.json").read_text("utf-8"))["codes"]
-    existing = {(c["system"], c["code"]) for c in catalogue}
-    assert [c["code"] for c in additions if (c["system"], c["code"]) in existing] == []
-    assert len({(c["system"], c["code"]) for c in additions}) == len(additions)
-    preferred = [(c["procedure"], c["region"]) for c in [*catalogue, *additions] if c["preferred"]]
+def test_the_catalogue_holds_the_new_studies_once_with_one_preferred_code_per_procedure_and_region():
+    catalogue = json.loads(ORDERS.read_text("utf-8"))["codes"]
+    assert len({(c["system"], c["code"]) for c in catalogue}) == len(catalogue)
+    preferred = [(c["procedure"], c["region"]) for c in catalogue if c["preferred"]]
     assert len(preferred) == len(set(preferred))
+    assert NEW_ORDER_PROCEDURES <= {c["procedure"] for c in catalogue}
     rated = {(row["procedure"], _region(row)) for pack_id in PACKS
              for variant in _pack(pack_id)["variants"].values() for row in variant["rows"]}
     assert ("cta-neck", "neck") in rated and ("radiography-sacroiliac-joints", "sacroiliac") in rated
-    assert {c["code"]: c["status"] for c in additions if c["status"] != "seen"} == {
+    assert {c["code"]: c["status"] for c in catalogue if c["code"] in ("70547", "70548")} == {
         "70547": "secondary", "70548": "secondary"}
