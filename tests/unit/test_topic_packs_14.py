@@ -236,7 +236,8 @@ NEW_ORDER_PROCEDURES = {"cta-neck", "mra-neck-with-contrast", "mra-neck-without-
                         "mra-neck-without-and-with-contrast", "radiography-sacroiliac-joints",
                         "radiography-sacroiliac-joints-and-spine", "radiography-spine-flexion-extension",
                         "radiographic-myelography-spine", "ct-sacroiliac-joints-with-contrast",
-                        "ct-sacroiliac-joints-without-and-with-contrast", "mri-sacroiliac-joints-without-and-with-contrast"}
+                        "ct-sacroiliac-joints-without-and-with-contrast",
+                        "mri-sacroiliac-joints-without-and-with-contrast"}
 
 
 def test_the_catalogue_holds_the_new_studies_once_with_one_preferred_code_per_procedure_and_region():

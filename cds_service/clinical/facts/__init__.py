@@ -18,8 +18,11 @@ from ..orders import DraftOrder
 from . import findings as fact_findings
 from . import therapy as fact_therapy
 from .fracture import fracture_facts
+from .infection import infection_facts
+from .myelopathy import myelopathy_facts
 from .resources import Found, best_confidence, resource_views, sources
 from .rules import FactRules, load_fact_rules
+from .spondyloarthritis import spondyloarthritis_facts
 from .unchecked import Unchecked, unchecked_absences
 
 __all__ = ["ClinicalFacts", "Fact", "FactRules", "extract_facts", "load_fact_rules"]
@@ -29,6 +32,10 @@ VOCABULARY = (
     "pain_trend", "pain_latest", "deformity", "pulmonary_dysfunction", "marrow_edema", "neuro_red_flag",
     "retropulsion", "malignancy", "contraindications", "prior_augmentation_or_surgery", "multiple_fractures",
     "osteoporosis", "osteoporosis_therapy", "failed_conservative_care", "high_energy_trauma",
+    # the other spine topics (myelopathy, spine infection, axial spondyloarthritis): docs/clinical-logic.md
+    "myelopathy", "myelopathy_course", "spine_infection_suspected", "infection_red_flags",
+    "recent_spinal_intervention", "spine_wound", "infection_on_imaging", "axial_spa", "spine_ankylosis",
+    "spine_fracture_suspected", "si_radiographs", "si_mri",
 )
 
 
@@ -80,6 +87,9 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
                                           found["malignancy"].value)
     found.update(fractures)
     trend = found.get("pain_trend")
+    found.update(myelopathy_facts(data, orders, rules))
+    found.update(infection_facts(data, orders, now, rules, found["malignancy"].value))
+    found.update(spondyloarthritis_facts(data, orders, rules))
     failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)
     if failed:
         found["failed_conservative_care"] = failed
