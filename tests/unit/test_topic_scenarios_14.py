@@ -1,0 +1,245 @@
+"""Scenarios for the myelopathy, suspected spine infection and inflammatory back pain topics (issue 14).
+
+Each picture is plain FHIR; the whole path runs for real: facts -> router (all built topics in their rank) ->
+variant -> rating, for at least three procedures per variant. The expected scores are the ACR ratings as the
+reference notes give them (shared/reference/acr-spine-topics.md sections 3a, 5a, 6a). A procedure a variant
+does not rate is "no criteria apply", never a borrowed rating.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cds_service.clinical.facts import ClinicalFacts, extract_facts, load_fact_rules
+from cds_service.clinical.orders import DraftOrder
+from cds_service.clinical.ratings import rate_order
+from cds_service.clinical.router import route_order
+from cds_service.clinical.topic import load_topics
+from cds_service.clinical.variants import classify_variant
+from cds_service.fhir.patient_data import PatientData
+
+NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+CPT = "http://www.ama-assn.org/go/cpt"
+RULES = load_fact_rules()
+TOPICS = load_topics("")
+
+
+def day(days_ago: int) -> str:
+    return (NOW - timedelta(days=days_ago)).date().isoformat()
+
+
+def condition(rid: str, icd: str | None, text: str, verification: str = "confirmed") -> dict[str, Any]:
+    code: dict[str, Any] = {"text": text}
+    if icd:
+        code["coding"] = [{"system": ICD, "code": icd, "display": text}]
+    return {"resourceType": "Condition", "id": rid, "clinicalStatus": {"coding": [{"code": "active"}]},
+            "verificationStatus": {"coding": [{"code": verification}]}, "code": code,
+            "onsetDateTime": day(10), "recordedDate": day(10)}
+
+
+def report(rid: str, system: str, code: str, name: str, conclusion: str, days_ago: int = 5) -> dict[str, Any]:
+    return {"resourceType": "DiagnosticReport", "id": rid, "status": "final",
+            "code": {"coding": [{"system": system, "code": code}], "text": name}, "conclusion": conclusion,
+            "effectiveDateTime": day(days_ago)}
+
+
+def procedure(rid: str, cpt: str, text: str, days_ago: int | None) -> dict[str, Any]:
+    resource = {"resourceType": "Procedure", "id": rid, "status": "completed",
+                "code": {"coding": [{"system": CPT, "code": cpt}], "text": text}}
+    if days_ago is not None:
+        resource["performedDateTime"] = day(days_ago)
+    return resource
+
+
+def patient(*resources: dict[str, Any]) -> PatientData:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        grouped.setdefault(resource["resourceType"], []).append(resource)
+    return PatientData({k: tuple(v) for k, v in grouped.items()}, {}, ())
+
+
+def order(procedure_key: str, region: str | None) -> DraftOrder:
+    return DraftOrder(reference=f"ServiceRequest/{procedure_key}", resource={}, procedure=procedure_key,
+                      kind="imaging", display=procedure_key, recognised_by="code", matched_code=None,
+                      reason_codes=(), requires_fracture_context=False, region=region)
+
+
+def facts_of(data: PatientData) -> ClinicalFacts:
+    return extract_facts(data, (), NOW, RULES)
+
+
+def answer(data: PatientData, procedure_key: str, region: str | None) -> tuple[str | None, str | None, Any]:
+    """(topic, variant or outcome, score or rating status) for one order of this patient."""
+    facts = facts_of(data)
+    draft = order(procedure_key, region)
+    route = route_order(draft, facts, TOPICS)
+    if route.topic is None:
+        return None, None, None
+    match = classify_variant(facts, "imaging", route.topic)
+    rating = rate_order(draft, match, route.topic.pack)
+    return route.topic.id, match.variant or match.outcome, rating.score if rating.status == "rated" else rating.status
+
+
+MYELOPATHY_ACUTE = condition("m1", "G95.9", "Acute myelopathy")
+MYELOPATHY_CHRONIC = condition("m2", "M47.12", "Cervical spondylotic myelopathy, slowly progressive")
+DISCITIS = condition("i1", "M46.46", "Discitis, lumbar region", verification="provisional")
+DIABETES = condition("d1", "E11.9", "Type 2 diabetes mellitus")
+CAUDA = condition("n1", "G83.4", "Cauda equina syndrome")
+SACRAL_ULCER = condition("w1", "L89.153", "Pressure ulcer of sacral region, stage 3")
+EPIDURAL = procedure("p1", "62323", "Lumbar epidural steroid injection", 20)
+XR_DISCITIS = report("x1", CPT, "72100", "XR lumbar spine", "Endplate erosion at L3-L4, concerning for discitis.")
+IBP = condition("b1", None, "Inflammatory back pain")
+AS_KNOWN = condition("b2", "M45.9", "Ankylosing spondylitis")
+ANKYLOSIS = condition("b3", None, "Ankylosed spine")
+FRACTURE_SUSPECTED = condition("b4", None, "Suspected vertebral fracture after a fall", verification="provisional")
+SI_XR_NEGATIVE = report("s1", LOINC, "24900-3", "XR sacroiliac joints", "No sacroiliitis.", 40)
+SI_MRI_NEGATIVE = report("s2", LOINC, "36376-2", "MRI sacroiliac joints", "No sacroiliitis. No bone marrow edema.", 10)
+
+# (picture, region, topic, variant, {procedure: ACR score or rating status})
+SCENARIOS = {
+    "myelopathy v1: acute onset": ((MYELOPATHY_ACUTE,), "cervical", "myelopathy", "v1", {
+        "mri-spine-without-contrast": 9, "mri-spine-without-and-with-contrast": 8, "ct-myelography-spine": 6,
+        "radiography-spine": 3}),
+    "myelopathy v2: chronic or progressive": ((MYELOPATHY_CHRONIC,), "thoracic", "myelopathy", "v2", {
+        "mri-spine-without-contrast": 8, "mri-spine-without-and-with-contrast": 8, "ct-spine-without-contrast": 6,
+        "ct-spine-without-and-with-contrast": 2}),
+    "infection v1: suspected discitis with diabetes": ((DISCITIS, DIABETES), "lumbar", "spine-infection", "v1", {
+        "mri-spine-without-and-with-contrast": 9, "mri-spine-without-contrast": 7, "ct-spine-with-contrast": 6,
+        "radiography-spine": 5, "mri-spine-with-contrast": 1}),
+    "infection v2: after an epidural injection": ((DISCITIS, EPIDURAL), "lumbar", "spine-infection", "v2", {
+        "mri-spine-without-and-with-contrast": 9, "ct-spine-with-contrast": 6, "radiography-spine": 5,
+        "mri-spine-with-contrast": 2}),
+    "infection v3: cauda equina syndrome": ((DISCITIS, EPIDURAL, CAUDA), "lumbar", "spine-infection", "v3", {
+        "mri-spine-without-and-with-contrast": 9, "ct-spine-with-contrast": 5, "radiography-spine": 3,
+        "mri-spine-with-contrast": 2}),
+    "infection v4: sacral pressure ulcer": ((DISCITIS, SACRAL_ULCER), "lumbar", "spine-infection", "v4", {
+        "mri-spine-without-and-with-contrast": 9, "mri-spine-without-contrast": 7, "ct-spine-with-contrast": 6,
+        "ct-spine-without-and-with-contrast": 2}),
+    "infection v5: radiograph suggests discitis": ((DISCITIS, XR_DISCITIS), "lumbar", "spine-infection", "v5", {
+        "mri-spine-without-and-with-contrast": 9, "mri-spine-without-contrast": 7, "mri-spine-with-contrast": 1,
+        "radiography-spine": "no-criteria-apply"}),
+    "ibp v1: inflammatory back pain, no imaging yet": ((IBP,), "sacroiliac", "inflammatory-back-pain", "v1", {
+        "radiography-sacroiliac-joints": 9, "mri-sacroiliac-joints-without-and-with-contrast": 2,
+        "ct-sacroiliac-joints-with-contrast": 1}),
+    "ibp v2: after negative radiographs": ((IBP, SI_XR_NEGATIVE), "sacroiliac", "inflammatory-back-pain", "v2", {
+        "mri-sacroiliac-joints-without-and-with-contrast": 9, "ct-sacroiliac-joints-with-contrast": 1,
+        "ct-sacroiliac-joints-without-and-with-contrast": 1, "radiography-sacroiliac-joints": "no-criteria-apply"}),
+    "ibp v3: radiographs and SI MRI negative": ((IBP, SI_XR_NEGATIVE, SI_MRI_NEGATIVE), "lumbar",
+                                                "inflammatory-back-pain", "v3", {
+        "mri-spine-without-contrast": 9, "radiography-spine": 9, "ct-spine-without-contrast": 7,
+        "ct-spine-with-contrast": 1}),
+    "ibp v4: known ankylosing spondylitis": ((AS_KNOWN,), "sacroiliac", "inflammatory-back-pain", "v4", {
+        "radiography-sacroiliac-joints": 7, "mri-sacroiliac-joints-without-and-with-contrast": 5,
+        "ct-sacroiliac-joints-with-contrast": 1}),
+    "ibp v5: ankylosed spine, suspected fracture": ((AS_KNOWN, ANKYLOSIS, FRACTURE_SUSPECTED), "thoracic",
+                                                    "inflammatory-back-pain", "v5", {
+        "ct-spine-without-contrast": 9, "mri-spine-without-contrast": 8, "radiography-spine": 8,
+        "ct-spine-with-contrast": 1}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_reaches_its_variant_with_the_reference_ratings(name: str) -> None:
+    resources, region, topic, variant, ratings = SCENARIOS[name]
+    data = patient(*resources)
+    assert len(ratings) >= 3
+    for procedure_key, expected in ratings.items():
+        assert answer(data, procedure_key, region) == (topic, variant, expected), procedure_key
+
+
+def test_every_variant_of_the_three_topics_has_a_scenario() -> None:
+    reached = {(topic, variant) for _, _, topic, variant, _ in SCENARIOS.values()}
+    built = {(t.id, v) for t in TOPICS if t.id in ("myelopathy", "spine-infection", "inflammatory-back-pain")
+             for v in t.pack.variants}
+    assert reached == built
+
+
+def test_a_myelopathy_whose_course_is_not_recorded_is_insufficient_data_and_the_card_asks_for_it() -> None:
+    facts = facts_of(patient(condition("m3", "G95.9", "Myelopathy")))
+    topic = next(t for t in TOPICS if t.id == "myelopathy")
+    match = classify_variant(facts, "imaging", topic)
+    assert (match.outcome, match.missing, match.blocked) == ("insufficient-data", ("myelopathy_course",), ("v1", "v2"))
+
+
+def test_an_undated_spine_procedure_leaves_the_infection_variant_open() -> None:
+    data = patient(DISCITIS, procedure("p2", "62323", "Lumbar epidural steroid injection", None))
+    assert answer(data, "mri-spine-without-and-with-contrast", "lumbar") == (
+        "spine-infection", "insufficient-data", "no-variant")
+    assert "recent_spinal_intervention" in classify_variant(facts_of(data), "imaging", TOPICS[0]).missing
+
+
+def test_an_old_spine_procedure_is_not_recent() -> None:
+    data = patient(DISCITIS, procedure("p3", "62323", "Lumbar epidural steroid injection", 400))
+    assert answer(data, "mri-spine-without-contrast", "lumbar") == ("spine-infection", "v1", 7)
+
+
+def test_infection_red_flags_are_shown_not_deciding() -> None:
+    lab = {"resourceType": "Observation", "id": "crp", "status": "final",
+           "code": {"coding": [{"system": LOINC, "code": "1988-5"}]}, "valueQuantity": {"value": 80},
+           "interpretation": [{"coding": [{"code": "H"}]}], "effectiveDateTime": day(1)}
+    facts = facts_of(patient(DISCITIS, DIABETES, lab))
+    assert facts.value("infection_red_flags") == ("diabetes", "abnormal-labs")
+
+
+@pytest.mark.parametrize(("resources", "expected"), [
+    ((DISCITIS, MYELOPATHY_ACUTE), "spine-infection"),  # an infection picture is asked first (its own V3)
+    ((MYELOPATHY_ACUTE, IBP), "myelopathy"),  # myelopathy from any region goes to the myelopathy criteria
+    ((condition("f1", "M80.08XA", "Osteoporotic compression fracture of T12"),), "vcf"),
+    ((), "vcf"),  # nothing of the new topics: the VCF topic is asked as before
+])
+def test_routing_between_the_spine_topics(resources: tuple[dict[str, Any], ...], expected: str) -> None:
+    assert answer(patient(*resources), "mri-spine-without-contrast", "lumbar")[0] == expected
+
+
+def test_a_sacroiliac_study_without_spondyloarthritis_is_taken_by_no_topic() -> None:
+    assert answer(patient(), "radiography-sacroiliac-joints", "sacroiliac") == (None, None, None)
+
+
+def _hook(client: Any, code: str, *conditions: dict[str, Any]) -> dict[str, Any]:
+    draft = {"resourceType": "ServiceRequest", "id": "o1", "status": "draft", "intent": "order",
+             "code": {"coding": [{"system": CPT, "code": code}]}, "subject": {"reference": "Patient/p1"}}
+    empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    prefetch: dict[str, Any] = {key: empty for key in ("painScores", "boneDensity", "observations", "medications",
+                                                      "imagingReports", "imagingStudies", "procedures")}
+    prefetch["conditions"] = {**empty, "entry": [{"resource": c} for c in conditions]}
+    prefetch["patient"] = {"resourceType": "Patient", "id": "p1"}
+    body = {"hook": "order-sign", "hookInstance": "6a4d8c1e-3f0b-4b1e-9c55-0d7c2a1f9b10",
+            "context": {"userId": "Practitioner/dr", "patientId": "p1",
+                        "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": draft}]}},
+            "prefetch": prefetch}
+    response = client.post("/cds-services/spine-order-sign", json=body)
+    assert response.status_code == 200, response.text
+    return response.get_json()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from cds_service import create_app
+    from cds_service.settings import load_settings
+    return create_app(load_settings({}, data_dir=str(tmp_path_factory.mktemp("data")))).test_client()
+
+
+def test_the_service_rates_a_cervical_mri_for_a_suspected_infection_under_its_own_criteria(client: Any) -> None:
+    response = _hook(client, "72141", DISCITIS)  # MRI cervical spine without contrast
+    [rating] = [c for c in response["cards"] if c["source"]["topic"]["code"].endswith("-rating")]
+    assert rating["summary"].endswith("(ACR 7/9)")
+    assert rating["detail"].startswith("Suspected spine infection with new or worsening back or neck pain")
+
+
+def test_the_card_names_the_one_unknown_fact_to_document(client: Any) -> None:
+    response = _hook(client, "72141", condition("m3", "G95.9", "Myelopathy"))
+    [card] = [c for c in response["cards"] if "not rated" in c["summary"]]
+    assert "To rate it, document: course of the myelopathy (acute onset, or chronic or progressive)." in card["detail"]
+    assert "myelopathy_course" not in card["detail"]
+
+
+def test_the_infection_red_flags_appear_among_the_deciding_findings(client: Any) -> None:
+    response = _hook(client, "72141", DISCITIS, DIABETES)
+    [rating] = [c for c in response["cards"] if c["source"]["topic"]["code"].endswith("-rating")]
+    assert "- infection risk factors (diabetes, IV drug use, cancer, HIV, dialysis, abnormal ESR/CRP/WBC): diabetes" \
+        in rating["detail"]
