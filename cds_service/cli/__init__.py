@@ -90,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback bind without client JWT checks (local demos only)")
     serve.set_defaults(func=cmd_serve)
-    from . import report, scenarios
+    from . import coverage, report, scenarios
 
     scenarios.add_commands(commands)
     report.add_commands(commands)
+    coverage.add_commands(commands)
     return parser
 
 
