@@ -23,14 +23,34 @@ def test_decision_rules_cover_exactly_the_pack_variants_with_the_same_titles(pac
     assert ordered == set(pack.variants)
 
 
+# Packs built from the reference (issue 14) whose topic folder (topic.json, rules, cards) is not built yet.
+PACKS_WITHOUT_TOPIC = {"acr-acute-spinal-trauma-2024", "acr-cervical-pain-2024"}
+
+
 def test_rules_exist_for_every_available_pack() -> None:
-    assert set(available_packs()) == {"acr-vcf-2022", "acr-vcf-2018"}
-    assert set(RULES["packs"]) == set(available_packs())
-    assert [t.pack.id for t in load_topics("")] == ["acr-vcf-2022"]  # every topic at its newest pack
+    topics = load_topics("")  # every topic at its newest pack, in router order
+    assert [t.pack.id for t in topics] == ["acr-spine-infection-2021", "acr-myelopathy-2020",
+                                           "acr-inflammatory-back-pain-2021", "acr-vcf-2022"]
+    assert set(available_packs()) == {t.pack.id for t in topics} | {"acr-vcf-2018"} | PACKS_WITHOUT_TOPIC
+    assert set(RULES["packs"]) == {"acr-vcf-2022", "acr-vcf-2018"}
 
 
-# Rated by the packs but with no sourced order code or text rule yet (docs/criteria-and-orders.md, open gaps).
-NOT_YET_ORDERABLE = {"systemic-radionuclide-therapy"}
+# Rated by the packs but with no sourced order code or text rule yet (docs/criteria-and-orders.md, open gaps;
+# docs/topics-14-notes.md "Order-code gaps" for the spine topics' studies).
+NOT_YET_ORDERABLE = {
+    "systemic-radionuclide-therapy",
+    "arteriography-cervicocerebral", "arteriography-spine", "bone-scan-3-phase-spine",
+    "bone-scan-whole-body-with-spect-spine", "ct-sacroiliac-joints-and-spine-with-contrast",
+    "ct-sacroiliac-joints-and-spine-without-and-with-contrast", "ct-sacroiliac-joints-and-spine-without-contrast",
+    "ct-sacroiliac-joints-without-contrast", "cta-head-and-neck", "cta-spine", "discography-spine",
+    "fdg-pet-ct-whole-body", "fdg-pet-mri-skull-base-to-mid-thigh", "fdg-pet-mri-whole-body",
+    "fluoride-pet-ct-skull-base-to-mid-thigh", "fluoride-pet-ct-whole-body", "gallium-scan-whole-body",
+    "mra-spine-with-contrast", "mra-spine-without-and-with-contrast", "mra-spine-without-contrast",
+    "mri-sacroiliac-joints-and-spine-without-and-with-contrast", "mri-sacroiliac-joints-and-spine-without-contrast",
+    "mri-sacroiliac-joints-without-contrast", "spect-sacroiliac-joints", "spect-sacroiliac-joints-and-spine",
+    "us-sacroiliac-joints", "us-sacroiliac-joints-and-spine", "us-spine", "wbc-and-sulfur-colloid-scan-spine",
+    "wbc-scan-whole-body",
+}
 
 
 def test_every_orderable_procedure_in_the_packs_can_be_recognised_from_an_order() -> None:

@@ -38,9 +38,10 @@ def call(client: Any, *orders: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_extra_folder_adds_a_topic_asked_in_its_rank() -> None:
     topics = load_topics("", str(TOPICS_DIR))
-    assert [(t.id, t.pack.id, t.rank) for t in topics] == [("test-neck-pain", "test-neck-pain-2099", 5),
-                                                          ("vcf", "acr-vcf-2022", 10)]
-    assert topics[0].facts_read() == ("neuro_red_flag",)
+    assert [(t.id, t.rank) for t in topics] == [("spine-infection", 4), ("myelopathy", 5),
+                                                ("test-neck-pain", 5), ("inflammatory-back-pain", 6), ("vcf", 10)]
+    test_topic = next(t for t in topics if t.id == "test-neck-pain")
+    assert (test_topic.pack.id, test_topic.facts_read()) == ("test-neck-pain-2099", ("neuro_red_flag",))
 
 
 def test_the_engine_rates_an_order_under_the_test_topic_without_code_change(tmp_path: Path) -> None:
