@@ -1,4 +1,4 @@
-"""Scenarios for the myelopathy, suspected spine infection and inflammatory back pain topics (issue 14).
+"""Scenarios for the myelopathy, spine infection, inflammatory back pain and cervical pain topics (issue 14).
 
 Each picture is plain FHIR; the whole path runs for real: facts -> router (all built topics in their rank) ->
 variant -> rating, for at least three procedures per variant. The expected scores are the ACR ratings as the
@@ -63,6 +63,11 @@ def patient(*resources: dict[str, Any]) -> PatientData:
     return PatientData({k: tuple(v) for k, v in grouped.items()}, {}, ())
 
 
+def adult(*resources: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The resources with a 52-year-old Patient (the cervical pain criteria are for adults)."""
+    return ({"resourceType": "Patient", "id": "p1", "birthDate": "1974-03-02"}, *resources)
+
+
 def order(procedure_key: str, region: str | None) -> DraftOrder:
     return DraftOrder(reference=f"ServiceRequest/{procedure_key}", resource={}, procedure=procedure_key,
                       kind="imaging", display=procedure_key, recognised_by="code", matched_code=None,
@@ -99,6 +104,13 @@ ANKYLOSIS = condition("b3", None, "Ankylosed spine")
 FRACTURE_SUSPECTED = condition("b4", None, "Suspected vertebral fracture after a fall", verification="provisional")
 SI_XR_NEGATIVE = report("s1", LOINC, "24900-3", "XR sacroiliac joints", "No sacroiliitis.", 40)
 SI_MRI_NEGATIVE = report("s2", LOINC, "36376-2", "MRI sacroiliac joints", "No sacroiliitis. No bone marrow edema.", 10)
+
+NECK_ACUTE = condition("c1", "M54.2", "Acute neck pain")
+NECK_CHRONIC = condition("c2", "M54.2", "Chronic neck pain")
+RADICULOPATHY = condition("c3", "M54.12", "Cervical radiculopathy, C6")
+ACDF = procedure("c4", "22551", "Anterior cervical discectomy and fusion C5-C6", 700)
+BREAST_CANCER = condition("c5", "C50.911", "Metastatic breast cancer")
+HEADACHE = condition("c6", None, "Suspected cervicogenic headache")
 
 # (picture, region, topic, variant, {procedure: ACR score or rating status})
 SCENARIOS = {
@@ -140,6 +152,28 @@ SCENARIOS = {
                                                     "inflammatory-back-pain", "v5", {
         "ct-spine-without-contrast": 9, "mri-spine-without-contrast": 8, "radiography-spine": 8,
         "ct-spine-with-contrast": 1}),
+    "cervical v1: acute neck pain": (adult(NECK_ACUTE), "cervical", "cervical-pain", "v1", {
+        "radiography-spine": 5, "mri-spine-without-contrast": 1, "ct-spine-without-contrast": 1,
+        "radiography-spine-flexion-extension": 1}),
+    "cervical v2: acute neck pain with radiculopathy": (adult(NECK_ACUTE, RADICULOPATHY), "cervical", "cervical-pain",
+                                                         "v2", {
+        "mri-spine-without-contrast": 6, "radiography-spine": 5, "ct-myelography-spine": 1,
+        "discography-spine": "no-criteria-apply"}),
+    "cervical v3: after ACDF": (adult(NECK_ACUTE, ACDF), "cervical", "cervical-pain", "v3", {
+        "ct-spine-without-contrast": 7, "mri-spine-without-contrast": 7, "radiography-spine-flexion-extension": 7,
+        "ct-myelography-spine": 5, "mri-spine-with-contrast": 1}),
+    "cervical v5: cancer": (adult(NECK_ACUTE, BREAST_CANCER), "cervical", "cervical-pain", "v5", {
+        "mri-spine-without-and-with-contrast": 9, "mri-spine-without-contrast": 6, "ct-spine-with-contrast": 5,
+        "radiography-spine": 1}),
+    "cervical v6: cervicogenic headache": (adult(HEADACHE), "cervical", "cervical-pain", "v6", {
+        "mri-spine-without-contrast": 5, "ct-spine-without-contrast": 1, "radiography-spine": 1}),
+    "cervical v7: chronic neck pain": (adult(NECK_CHRONIC), "cervical", "cervical-pain", "v7", {
+        "mri-spine-without-contrast": 5, "radiography-spine": 5, "ct-spine-without-contrast": 1,
+        "ct-myelography-spine": 1}),
+    "cervical v8: chronic neck pain with radiculopathy": (adult(NECK_CHRONIC, RADICULOPATHY), "cervical",
+                                                          "cervical-pain", "v8", {
+        "mri-spine-without-contrast": 7, "ct-spine-without-contrast": 5, "radiography-spine": 5,
+        "mri-spine-without-and-with-contrast": 1}),
 }
 
 
@@ -152,11 +186,47 @@ def test_scenario_reaches_its_variant_with_the_reference_ratings(name: str) -> N
         assert answer(data, procedure_key, region) == (topic, variant, expected), procedure_key
 
 
-def test_every_variant_of_the_three_topics_has_a_scenario() -> None:
-    reached = {(topic, variant) for _, _, topic, variant, _ in SCENARIOS.values()}
-    built = {(t.id, v) for t in TOPICS if t.id in ("myelopathy", "spine-infection", "inflammatory-back-pain")
-             for v in t.pack.variants}
+def test_every_variant_of_the_new_topics_has_a_scenario() -> None:
+    reached = {(topic, variant) for _, _, topic, variant, _ in SCENARIOS.values()} | {("cervical-pain", "v4")}
+    built = {(t.id, v) for t in TOPICS if t.id != "vcf" for v in t.pack.variants}
     assert reached == built
+
+
+def test_cervical_v4_infection_is_reached_when_the_infection_topic_is_not_active() -> None:
+    """With every topic active, a suspected infection goes to its own criteria (rank 4) first."""
+    data = patient(*adult(NECK_ACUTE, DISCITIS))
+    assert answer(data, "mri-spine-without-and-with-contrast", "cervical") == ("spine-infection", "v1", 9)
+    [cervical] = load_topics("acr-cervical-pain-2024")
+    draft = order("mri-spine-without-and-with-contrast", "cervical")
+    match = classify_variant(facts_of(data), "imaging", cervical)
+    assert match.variant == "v4"
+    rated = {p: rate_order(order(p, "cervical"), match, cervical.pack).score
+             for p in ("mri-spine-without-and-with-contrast", "mri-spine-without-contrast", "ct-spine-with-contrast")}
+    assert (rate_order(draft, match, cervical.pack).score, rated) == (9, {
+        "mri-spine-without-and-with-contrast": 9, "mri-spine-without-contrast": 6, "ct-spine-with-contrast": 5})
+
+
+@pytest.mark.parametrize(("resources", "outcome", "missing"), [
+    ((NECK_ACUTE,), "insufficient-data", ()),  # no birth date: the age is unknown, never assumed adult
+    (adult(condition("c7", "M54.2", "Neck pain")), "insufficient-data", ("neck_pain_course",)),
+])
+def test_cervical_pain_without_age_or_course_is_insufficient_data(resources: tuple[dict[str, Any], ...],
+                                                                   outcome: str, missing: tuple[str, ...]) -> None:
+    [cervical] = load_topics("acr-cervical-pain-2024")
+    match = classify_variant(facts_of(patient(*resources)), "imaging", cervical)
+    assert match.outcome == outcome
+    assert match.missing == (missing or ("age_years",))
+
+
+def test_a_child_or_a_trauma_patient_is_outside_the_cervical_pain_criteria() -> None:
+    child = {"resourceType": "Patient", "id": "p1", "birthDate": "2015-01-01"}
+    assert answer(patient(child, NECK_ACUTE), "mri-spine-without-contrast", "cervical") == (
+        "cervical-pain", "out-of-scope", "no-variant")
+
+
+def test_a_cervical_order_for_a_patient_with_a_vertebral_fracture_stays_with_the_vcf_criteria() -> None:
+    fracture = condition("f2", "M80.08XA", "Osteoporotic compression fracture of T12")
+    assert answer(patient(*adult(NECK_ACUTE, fracture)), "mri-spine-without-contrast", "cervical")[0] == "vcf"
 
 
 def test_a_myelopathy_whose_course_is_not_recorded_is_insufficient_data_and_the_card_asks_for_it() -> None:

@@ -17,6 +17,7 @@ from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
 from . import findings as fact_findings
 from . import therapy as fact_therapy
+from .cervical import cervical_facts
 from .fracture import fracture_facts
 from .infection import infection_facts
 from .myelopathy import myelopathy_facts
@@ -35,7 +36,8 @@ VOCABULARY = (
     # the other spine topics (myelopathy, spine infection, axial spondyloarthritis): docs/clinical-logic.md
     "myelopathy", "myelopathy_course", "spine_infection_suspected", "infection_red_flags",
     "recent_spinal_intervention", "spine_wound", "infection_on_imaging", "axial_spa", "spine_ankylosis",
-    "spine_fracture_suspected", "si_radiographs", "si_mri",
+    "spine_fracture_suspected", "si_radiographs", "si_mri", "age_years", "neck_pain_course",
+    "cervical_radiculopathy", "prior_cervical_surgery", "cervicogenic_headache",
 )
 
 
@@ -90,6 +92,7 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
     found.update(myelopathy_facts(data, orders, rules))
     found.update(infection_facts(data, orders, now, rules, found["malignancy"].value))
     found.update(spondyloarthritis_facts(data, orders, rules))
+    found.update(cervical_facts(data, orders, now, rules))
     failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)
     if failed:
         found["failed_conservative_care"] = failed
