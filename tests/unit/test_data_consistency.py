@@ -23,15 +23,12 @@ def test_decision_rules_cover_exactly_the_pack_variants_with_the_same_titles(pac
     assert ordered == set(pack.variants)
 
 
-# Packs built from the reference (issue 14) whose topic folder (topic.json, rules, cards) is not built yet.
-PACKS_WITHOUT_TOPIC = {"acr-acute-spinal-trauma-2024"}
-
-
 def test_rules_exist_for_every_available_pack() -> None:
     topics = load_topics("")  # every topic at its newest pack, in router order
-    assert [t.pack.id for t in topics] == ["acr-spine-infection-2021", "acr-myelopathy-2020",
-                                           "acr-inflammatory-back-pain-2021", "acr-cervical-pain-2024", "acr-vcf-2022"]
-    assert set(available_packs()) == {t.pack.id for t in topics} | {"acr-vcf-2018"} | PACKS_WITHOUT_TOPIC
+    assert [t.pack.id for t in topics] == ["acr-acute-spinal-trauma-2024", "acr-spine-infection-2021",
+                                           "acr-myelopathy-2020", "acr-inflammatory-back-pain-2021",
+                                           "acr-cervical-pain-2024", "acr-vcf-2022"]
+    assert set(available_packs()) == {t.pack.id for t in topics} | {"acr-vcf-2018"}
     assert set(RULES["packs"]) == {"acr-vcf-2022", "acr-vcf-2018"}
 
 

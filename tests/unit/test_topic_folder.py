@@ -38,7 +38,7 @@ def call(client: Any, *orders: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_extra_folder_adds_a_topic_asked_in_its_rank() -> None:
     topics = load_topics("", str(TOPICS_DIR))
-    assert [(t.id, t.rank) for t in topics] == [("spine-infection", 4), ("myelopathy", 5),
+    assert [(t.id, t.rank) for t in topics] == [("spinal-trauma", 3), ("spine-infection", 4), ("myelopathy", 5),
                                                 ("test-neck-pain", 5), ("inflammatory-back-pain", 6),
                                                 ("cervical-pain", 8), ("vcf", 10)]
     test_topic = next(t for t in topics if t.id == "test-neck-pain")

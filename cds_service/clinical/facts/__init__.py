@@ -24,6 +24,7 @@ from .myelopathy import myelopathy_facts
 from .resources import Found, best_confidence, resource_views, sources
 from .rules import FactRules, load_fact_rules
 from .spondyloarthritis import spondyloarthritis_facts
+from .trauma import trauma_facts
 from .unchecked import Unchecked, unchecked_absences
 
 __all__ = ["ClinicalFacts", "Fact", "FactRules", "extract_facts", "load_fact_rules"]
@@ -37,7 +38,10 @@ VOCABULARY = (
     "myelopathy", "myelopathy_course", "spine_infection_suspected", "infection_red_flags",
     "recent_spinal_intervention", "spine_wound", "infection_on_imaging", "axial_spa", "spine_ankylosis",
     "spine_fracture_suspected", "si_radiographs", "si_mri", "age_years", "neck_pain_course",
-    "cervical_radiculopathy", "prior_cervical_surgery", "cervicogenic_headache",
+    "cervical_radiculopathy", "prior_cervical_surgery", "cervicogenic_headache", "spinal_trauma", "obtunded",
+    "high_risk_mechanism",
+    "suspected_arterial_injury", "ligamentous_or_cord_injury", "cervical_collar_follow_up", "cervical_ct",
+    "cspine_rule",
 )
 
 
@@ -93,6 +97,7 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
     found.update(infection_facts(data, orders, now, rules, found["malignancy"].value))
     found.update(spondyloarthritis_facts(data, orders, rules))
     found.update(cervical_facts(data, orders, now, rules))
+    found.update(trauma_facts(data, orders, rules))
     failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)
     if failed:
         found["failed_conservative_care"] = failed
