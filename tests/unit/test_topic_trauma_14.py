@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from cds_service.clinical.variants import classify_variant
-from tests.unit.test_topic_scenarios_14 import CPT, TOPICS, _hook, answer, condition, facts_of, order, patient, report
-from tests.unit.test_topic_scenarios_14 import client as service_client  # noqa: F401  (the fixture "client")
+from tests.unit.test_topic_cards_14 import _hook
+from tests.unit.test_topic_cards_14 import client as service_client  # noqa: F401  (the fixture "client")
+from tests.unit.test_topic_scenarios_14 import CPT, TOPICS, answer, condition, facts_of, order, patient, report
 
 
 def aged(years: int, *resources: dict[str, Any]) -> tuple[dict[str, Any], ...]:
