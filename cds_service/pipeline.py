@@ -78,13 +78,14 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
     # An order no topic takes is not rated, but the patient's escalations are still built: a red flag is
     # never suppressed.
     routes = [route_order(order, facts, engine.topics) for order in recognised.orders]
-    variants: dict[tuple[str, str], VariantMatch] = {}  # the variant depends on the topic and order kind only
+    # the variant depends on the topic, the order kind and (where a topic's rules read it) the order's region
+    variants: dict[tuple[str, str, str | None], VariantMatch] = {}
     ratings = []
     for route in routes:
         if route.topic is not None:
-            key = (route.topic.id, route.order.kind)
+            key = (route.topic.id, route.order.kind, route.order.region)
             if key not in variants:
-                variants[key] = classify_variant(facts, route.order.kind, route.topic)
+                variants[key] = classify_variant(facts, route.order.kind, route.topic, route.order)
             match = settle_for_order(variants[key], route.order.procedure, route.order.region, route.topic)
             ratings.append(rate_order(route.order, match, route.topic.pack))
     unrouted = [r.order for r in routes if r.topic is None]

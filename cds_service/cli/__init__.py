@@ -177,10 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "gunicorn: the previous gthread stack; gevent: gunicorn gevent workers (gevent must "
                             "be installed); both for comparison only (bench/serving.py)")
     serve.set_defaults(func=cmd_serve)
-    from . import report, scenarios
+    from . import coverage, report, scenarios
 
     scenarios.add_commands(commands)
     report.add_commands(commands)
+    coverage.add_commands(commands)
     return parser
 
 

@@ -74,7 +74,7 @@ def validate(condition: Any, where: str, sets: Mapping[str, Any] | None = None) 
         parts = [condition[key]] if key == "not" else condition[key]
         if len(condition) != 1 or not isinstance(parts, list | Mapping) or (key != "not" and not parts):
             raise ValueError(f"{where}: {key!r} must stand alone with a non-empty list of conditions")
-        for index, part in enumerate(parts if key != "not" else [condition[key]]):
+        for index, part in enumerate(parts):
             validate(part, f"{where}.{key}[{index}]", sets)
         return
     subjects = [k for k in ("fact", "order") if k in condition]

@@ -55,11 +55,12 @@ def rate_order(order: DraftOrder, variant: VariantMatch, pack: CriteriaPack) -> 
 
 
 def _alternatives(criteria: Variant, order: DraftOrder) -> tuple[Mapping[str, Any], ...]:
-    """Usually-appropriate orderable rows of the order's kind, best score first (source order breaks ties)."""
+    """Usually-appropriate orderable rows of the order's kind and region, best score first (source order breaks
+    ties)."""
     rows = [
-        row for row in criteria.rows.values()
+        row for row in criteria.regional.values()
         if row.category == "usually-appropriate" and row.orderable and row.kind == order.kind
-        and row.procedure != order.procedure
+        and row.procedure != order.procedure and row.region in (None, order.region)
     ]
     rows.sort(key=lambda row: -(row.score or 0))  # stable: 2018 rows (no score) keep the ACR table order
     return tuple(

@@ -38,5 +38,5 @@ def route_order(order: DraftOrder, facts: ClinicalFacts, topics: Sequence[Topic]
 
 
 def _rates(topic: Topic, order: DraftOrder) -> bool:
-    """The topic's pack rates this procedure in at least one variant."""
-    return any(order.procedure in variant.rows for variant in topic.pack.variants.values())
+    """The topic's pack rates this procedure (for the order's region, where its rows name one) in a variant."""
+    return any(variant.row_for(order.procedure, order.region) for variant in topic.pack.variants.values())

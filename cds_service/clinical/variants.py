@@ -64,27 +64,29 @@ class VariantMatch:
         return tuple(r.fact for r in self.reasons)
 
 
-def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMatch:
+def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic, order: Any = None) -> VariantMatch:
     """The one variant of the topic's active pack for this order kind, or none with the reason as data.
 
     When the only facts in the way are safety facts whose data could not be obtained (a red flag, cancer,
     contraindications: ``ClinicalFacts.unchecked``), the variant is found again with their benign assumption
     and the match is marked ``provisional``: the card says so and no rating is written onto the order.
+    ``order`` (a DraftOrder) is what ``{"order": ...}`` leaves read, e.g. the region where a topic's variants
+    differ by region (acute spinal trauma: cervical vs thoracolumbar); without it they are unknown.
     """
-    match = _classify(facts, kind, topic)
+    match = _classify(facts, kind, topic, order)
     assumable = {n: u.source.assume for n, u in facts.unchecked.items() if u.source.assume is not NO_ASSUMPTION}
     in_the_way = tuple(n for n in match.missing if n in assumable)
     if match.outcome != "insufficient-data" or not in_the_way:
         return match
     assumed = {n: Fact(n, value, (), "coded") for n, value in assumable.items()}
-    retry = _classify(replace(facts, facts={**facts.facts, **assumed}), kind, topic)
+    retry = _classify(replace(facts, facts={**facts.facts, **assumed}), kind, topic, order)
     if retry.outcome != "matched":
         return match
     return replace(retry, provisional=tuple(n for n in retry.decided_by if n in assumable))
 
 
-def _classify(facts: ClinicalFacts, kind: str, topic: Topic) -> VariantMatch:
-    subject = Subject(facts, topic.sets)
+def _classify(facts: ClinicalFacts, kind: str, topic: Topic, draft: Any) -> VariantMatch:
+    subject = Subject(facts, topic.sets, draft)
     base = {"pack": topic.pack.id, "kind": kind, "variant": None, "title": None}
     for gate in topic.gates:
         if check(gate.when, subject).verdict:

@@ -14,15 +14,17 @@ def _raw(name: str) -> dict:
     return read_json(f"clinical/topics/vcf/{name}.json")
 
 
-def test_available_packs_are_the_shipped_acr_revisions():
-    assert available_packs() == ("acr-low-back-pain-2021", "acr-thoracic-back-pain-2024", "acr-vcf-2018",
+def test_available_packs_are_the_shipped_acr_packs():
+    assert available_packs() == ("acr-acute-spinal-trauma-2024", "acr-cervical-pain-2024",
+                                 "acr-inflammatory-back-pain-2021", "acr-low-back-pain-2021", "acr-myelopathy-2020",
+                                 "acr-spine-infection-2021", "acr-thoracic-back-pain-2024", "acr-vcf-2018",
                                  "acr-vcf-2022")
 
 
 def test_unknown_pack_names_the_valid_ones():
     with pytest.raises(UnknownPack) as info:
         load_pack("acr-vcf-2013")
-    assert "acr-vcf-2018, acr-vcf-2022" in str(info.value)
+    assert "acr-spine-infection-2021, acr-vcf-2018, acr-vcf-2022" in str(info.value)
     with pytest.raises(UnknownPack):
         load_pack("../orders")
 

@@ -38,11 +38,12 @@ def call(client: Any, *orders: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_extra_folder_adds_a_topic_asked_in_its_rank() -> None:
     topics = load_topics("", str(TOPICS_DIR))
-    assert [(t.id, t.pack.id, t.rank) for t in topics] == [("test-neck-pain", "test-neck-pain-2099", 5),
-                                                          ("vcf", "acr-vcf-2022", 10),
-                                                          ("low-back-pain", "acr-low-back-pain-2021", 30),
-                                                          ("thoracic-back-pain", "acr-thoracic-back-pain-2024", 31)]
-    assert topics[0].facts_read() == ("neuro_red_flag",)
+    assert [(t.id, t.rank) for t in topics] == [("spinal-trauma", 3), ("spine-infection", 4), ("myelopathy", 5),
+                                                ("test-neck-pain", 5), ("inflammatory-back-pain", 6),
+                                                ("cervical-pain", 8), ("vcf", 10), ("low-back-pain", 30),
+                                                ("thoracic-back-pain", 31)]
+    test_topic = next(t for t in topics if t.id == "test-neck-pain")
+    assert (test_topic.pack.id, test_topic.facts_read()) == ("test-neck-pain-2099", ("neuro_red_flag",))
 
 
 def test_the_engine_rates_an_order_under_the_test_topic_without_code_change(tmp_path: Path) -> None:
@@ -63,8 +64,10 @@ def test_the_engine_rates_an_order_under_the_test_topic_without_code_change(tmp_
 def test_without_the_setting_the_test_topic_is_not_loaded(tmp_path: Path) -> None:
     response = call(create_app(load_settings({}, data_dir=str(tmp_path))).test_client(), order("neck", "72141"))
     assert all(not c["source"]["topic"]["code"].startswith("test-neck") for c in response["cards"])
-    [written] = response["systemActions"]  # no built topic covers a cervical order: no criteria apply
-    assert written["resource"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "no-criteria-apply"
+    [card] = response["cards"]  # the built cervical pain topic: it is for adults, and the record has no birth date
+    assert card["source"]["topic"]["code"] == "acr-cervical-pain-2024-no-variant"
+    assert "To rate it, document: age (date of birth)." in card["detail"]
+    assert "systemActions" not in response  # nothing is written onto an order that could not be rated
 
 
 @pytest.mark.parametrize(("file", "change", "message"), [

@@ -20,10 +20,15 @@ from . import findings as fact_findings
 from . import management as fact_management
 from . import risk_factors as fact_risk
 from . import therapy as fact_therapy
+from .cervical import cervical_facts
 from .fracture import fracture_facts
 from .index import DeadlinePassed, PastDeadline
+from .infection import infection_facts
+from .myelopathy import myelopathy_facts
 from .resources import Found, best_confidence, extraction_memo, resource_views, sources
 from .rules import FactRules, load_fact_rules
+from .spondyloarthritis import spondyloarthritis_facts
+from .trauma import trauma_facts
 from .unchecked import Unchecked, unchecked_absences
 
 __all__ = ["ClinicalFacts", "DeadlinePassed", "Fact", "FactRules", "extract_facts", "load_fact_rules"]
@@ -39,6 +44,14 @@ VOCABULARY = (
     "prior_lumbar_surgery", "prior_thoracic_surgery", "weight_loss", "infection_suspected", "immunosuppressed",
     "low_velocity_trauma", "elderly", "chronic_steroid_use", "failed_medical_management", "intervention_candidate",
     "high_risk_trauma", "radiograph_bone_finding",
+    # the other spine topics (myelopathy, spine infection, axial spondyloarthritis, trauma, cervical pain)
+    "myelopathy_course", "spine_infection_suspected", "infection_red_flags",
+    "recent_spinal_intervention", "spine_wound", "infection_on_imaging", "axial_spa", "spine_ankylosis",
+    "spine_fracture_suspected", "si_radiographs", "si_mri", "age_years", "neck_pain_course",
+    "cervical_radiculopathy", "prior_cervical_surgery", "cervicogenic_headache", "spinal_trauma", "obtunded",
+    "high_risk_mechanism",
+    "suspected_arterial_injury", "ligamentous_or_cord_injury", "cervical_collar_follow_up", "cervical_ct",
+    "cspine_rule",
 )
 
 
@@ -112,6 +125,11 @@ def _extract(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rul
                                           found["malignancy"].value, spine)
     found.update(fractures)
     trend = found.get("pain_trend")
+    found.update(myelopathy_facts(data, orders, rules))
+    found.update(infection_facts(data, orders, now, rules, found["malignancy"].value))
+    found.update(spondyloarthritis_facts(data, orders, rules))
+    found.update(cervical_facts(data, orders, now, rules))
+    found.update(trauma_facts(data, orders, rules))
     failed = fact_therapy.failed_conservative_care(data, rules, trend.value if trend else None)
     if failed:
         found["failed_conservative_care"] = failed
