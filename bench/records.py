@@ -32,7 +32,7 @@ _VITALS = (  # LOINC code, display, UCUM unit, base value: routine values that t
 )
 _COMORBIDITIES = (  # ICD-10-CM code, display: no spine, cancer, infection or bleeding code
     ("I10", "Essential (primary) hypertension"),
-    ("E11.9", "Type 2 diabetes mellitus without complications"),
+    ("J30.9", "Allergic rhinitis, unspecified"),  # not diabetes: that is an infection red flag now
     ("E78.5", "Hyperlipidemia, unspecified"),
     ("E03.9", "Hypothyroidism, unspecified"),
     ("K21.9", "Gastro-esophageal reflux disease without esophagitis"),

@@ -29,7 +29,7 @@ EXPECTED: dict[str, tuple[str | None, int | None, str | None, bool]] = {
     "lbp-v6-elderly-osteoporosis-no-fracture": ("acr-low-back-pain-2021-rating", 8, "usually-appropriate", False),
     "lbp-v7-cancer-history": ("acr-low-back-pain-2021-rating", 9, "usually-appropriate", False),
     "router-elderly-osteoporosis-with-vcf": ("acr-vcf-2022-rating", 9, "usually-appropriate", False),
-    "router-high-risk-trauma": (None, None, None, False),
+    "router-high-risk-trauma": ("acr-acute-spinal-trauma-2024-rating", 1, "usually-not-appropriate", False),
     "tbp-v1-acute-uncomplicated": ("acr-thoracic-back-pain-2024-rating", 1, "usually-not-appropriate", True),
     "tbp-v2-failed-conservative": ("acr-thoracic-back-pain-2024-rating", 5, "may-be-appropriate", False),
     "tbp-v3-radiculopathy": ("acr-thoracic-back-pain-2024-rating", 8, "usually-appropriate", False),

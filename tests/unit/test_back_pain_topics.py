@@ -140,13 +140,13 @@ def test_router_the_same_woman_with_a_compression_fracture_on_radiographs_goes_t
     assert topic == "vcf"
 
 
-def test_router_high_risk_trauma_goes_to_the_unbuilt_trauma_topic_so_no_criteria_apply() -> None:
+def test_router_high_risk_trauma_goes_to_the_trauma_topic_not_low_back_pain() -> None:
     crash = cond("mvc", "", 2, "Back pain after motor vehicle collision")
-    assert answer([YOUNG, LBP_PAIN, crash], "mri-spine-without-contrast", "lumbar") == (None, None, "no-route")
+    assert answer([YOUNG, LBP_PAIN, crash], "mri-spine-without-contrast", "lumbar")[0] == "spinal-trauma"
 
 
-def test_router_orders_outside_every_built_topic_get_no_route() -> None:
-    assert answer([YOUNG, LBP_PAIN], "mri-spine-without-contrast", "cervical") == (None, None, "no-route")
+def test_router_a_cervical_order_goes_to_the_cervical_topic_not_the_back_pain_ones() -> None:
+    assert answer([YOUNG, LBP_PAIN], "mri-spine-without-contrast", "cervical")[0] == "cervical-pain"
 
 
 def test_lbp_v2_or_v3_undecided_when_management_and_candidacy_are_unknown() -> None:

@@ -26,8 +26,8 @@ RULES = load_fact_rules()
 TODAY = date(2026, 12, 1)
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SEED = "seed-worsening-benign-vcf"
-# Comorbidities no rule reads (as in bench/records.py): hypertension, diabetes, hyperlipidaemia, ...
-NEUTRAL = (("I10", "Essential (primary) hypertension"), ("E11.9", "Type 2 diabetes mellitus"),
+# Comorbidities no rule reads (as in bench/records.py): hypertension, hyperlipidaemia, ...
+NEUTRAL = (("I10", "Essential (primary) hypertension"), ("J30.9", "Allergic rhinitis, unspecified"),
            ("E78.5", "Hyperlipidemia, unspecified"), ("K21.9", "Gastro-esophageal reflux disease"))
 VITALS = (("8867-4", "Heart rate", 72.0), ("29463-7", "Body weight", 61.0), ("9279-1", "Respiratory rate", 16.0))
 

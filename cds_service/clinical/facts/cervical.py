@@ -14,6 +14,7 @@ from datetime import datetime
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
 from .evidence import clinical_record, flag, stated
+from .index import of
 from .resources import Evidence, Found, parse_date, reference
 from .rules import FactRules
 
@@ -23,7 +24,7 @@ def cervical_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
     record = clinical_record(data)
     found = {
         "cervical_radiculopathy": flag(stated(record, "cervical_radiculopathy", rules, orders)),
-        "prior_cervical_surgery": flag(stated([*record, *data.of_type("Procedure")], "prior_cervical_surgery", rules)),
+        "prior_cervical_surgery": flag(stated(record.plus(of("Procedure")), "prior_cervical_surgery", rules)),
         "cervicogenic_headache": flag(stated(record, "cervicogenic_headache", rules, orders)),
     }
     acute = stated(record, "neck_pain_acute_text", rules)

@@ -7,24 +7,41 @@ them: positive mentions in the current Conditions, Observations and reports, plu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
-from .resources import Evidence, Found, current_conditions, find, positives, reason_resources
+from .index import CURRENT_CONDITIONS, Group, lookup, of
+from .resources import Evidence, Found, find, positives, reason_resources
 from .rules import FactRules
 
 
-def clinical_record(data: PatientData) -> list[Mapping[str, Any]]:
+@dataclass(frozen=True)
+class Where:
+    """Which of the patient's resources a finding is looked for in: groups of the call's record index, so each
+    question is a lookup, not a scan of every resource (the fact-scaling test holds that)."""
+
+    data: PatientData
+    groups: tuple[Group, ...]
+
+    def plus(self, *groups: Group) -> Where:
+        return Where(self.data, (*self.groups, *groups))
+
+
+def clinical_record(data: PatientData) -> Where:
     """Where a finding is written: current Conditions, Observations and reports."""
-    return [*current_conditions(data), *data.of_type("Observation"), *data.of_type("DiagnosticReport")]
+    return Where(data, (CURRENT_CONDITIONS, of("Observation"), of("DiagnosticReport")))
 
 
-def stated(resources: Iterable[Mapping[str, Any]], concept: str, rules: FactRules,
-           orders: Sequence[DraftOrder] = ()) -> list[Evidence]:
-    """Positive mentions of ``concept`` in ``resources`` and in the orders' reasonCode."""
-    hits = positives(find(resources, rules.concept(concept)))
+def current_record(data: PatientData, *groups: Group) -> Where:
+    """Current Conditions, plus ``groups``."""
+    return Where(data, (CURRENT_CONDITIONS, *groups))
+
+
+def stated(where: Where, concept: str, rules: FactRules, orders: Sequence[DraftOrder] = ()) -> list[Evidence]:
+    """Positive mentions of ``concept`` in ``where`` and in the orders' reasonCode."""
+    hits = positives(lookup(where.data, rules.concept(concept), *where.groups))
     for stand_in, cited_as in reason_resources(orders):
         hits += [Evidence(stand_in, cited_as, h.confidence, h.code, "positive") for h in
                  positives(find([stand_in], rules.concept(concept)))]

@@ -15,8 +15,9 @@ from typing import Any
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
-from .evidence import clinical_record, flag, stated
-from .resources import Evidence, Found, current_conditions, days_before, find, onset_date, positives, status_code, view
+from .evidence import clinical_record, current_record, flag, stated
+from .index import lookup, of
+from .resources import Evidence, Found, days_before, find, onset_date, positives, status_code, view
 from .rules import FactRules
 
 RED_FLAGS = (("diabetes", "infection_flag_diabetes"), ("iv-drug-use", "infection_flag_iv_drug_use"),
@@ -30,7 +31,7 @@ def infection_facts(data: PatientData, orders: Sequence[DraftOrder], now: dateti
     found = {
         "spine_infection_suspected": flag(stated(record, "spine_infection", rules, orders)),
         "infection_red_flags": _red_flags(data, rules, malignancy),
-        "spine_wound": flag(stated([*current_conditions(data), *data.of_type("Observation")], "spine_wound", rules)),
+        "spine_wound": flag(stated(current_record(data, of("Observation")), "spine_wound", rules)),
         "infection_on_imaging": _infection_on_imaging(data, rules),
     }
     recent = _recent_intervention(data, now, rules)
@@ -42,15 +43,15 @@ def infection_facts(data: PatientData, orders: Sequence[DraftOrder], now: dateti
 def _red_flags(data: PatientData, rules: FactRules, malignancy: Any) -> Found:
     names: list[str] = []
     evidence: list[Evidence] = []
-    record = [*current_conditions(data), *data.of_type("Observation")]
+    record = current_record(data, of("Observation"))
     for name, concept in RED_FLAGS:
         hits = stated(record, concept, rules)
         if hits:
             names.append(name)
-            evidence += hits
+            evidence += hits[:1]  # one record per red flag named: the card lists what, not every entry
     if malignancy in ("active", "history", "suspected"):
         names.append("cancer")
-    labs = [hit for hit in positives(find(data.of_type("Observation"), rules.concept("infection_lab")))
+    labs = [hit for hit in positives(lookup(data, rules.concept("infection_lab"), of("Observation")))
             if _flagged_abnormal(hit.resource)]
     if labs:
         names.append("abnormal-labs")
@@ -64,7 +65,7 @@ def _flagged_abnormal(obs: Mapping[str, Any]) -> bool:
 
 def _recent_intervention(data: PatientData, now: datetime, rules: FactRules) -> Found | None:
     """True when a spinal intervention is dated inside the window; unknown when one is undated."""
-    hits = positives(find(data.of_type("Procedure"), rules.concept("spinal_intervention")))
+    hits = positives(lookup(data, rules.concept("spinal_intervention"), of("Procedure")))
     limit = rules.value("recent_spinal_intervention_days")
     ages = [(hit, days_before(now, onset_date(hit.resource))) for hit in hits]
     recent = [hit for hit, age in ages if age is not None and 0 <= age <= limit]

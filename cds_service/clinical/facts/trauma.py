@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
-from .evidence import clinical_record, flag, stated
-from .resources import Found, current_conditions, find, positives, view
+from .evidence import clinical_record, current_record, flag, stated
+from .resources import Found, find, positives, view
 from .rules import FactRules
 
 
@@ -25,7 +25,7 @@ def trauma_facts(data: PatientData, orders: Sequence[DraftOrder], rules: FactRul
     record = clinical_record(data)
     found = {
         "spinal_trauma": flag(stated(record, "spinal_trauma", rules, orders)),
-        "high_risk_mechanism": flag(stated(current_conditions(data), "high_energy_trauma", rules, orders)),
+        "high_risk_mechanism": flag(stated(current_record(data), "high_energy_trauma", rules, orders)),
         "obtunded": flag(stated(record, "obtunded", rules)),
         "suspected_arterial_injury": flag(stated(record, "suspected_arterial_injury", rules, orders)),
         "ligamentous_or_cord_injury": flag(stated(record, "ligamentous_or_cord_injury", rules, orders)),
