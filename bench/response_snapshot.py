@@ -71,7 +71,8 @@ class _FhirStandIn:
 def snapshot() -> dict[str, Any]:
     fhir = _FhirStandIn()
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = load_settings({"CDS_FHIR_ALLOWLIST": fhir.base, "CDS_FHIR_TIMEOUT": "5", "CDS_FHIR_BUDGET": "10"},
+        settings = load_settings({"CDS_FHIR_ALLOWLIST": fhir.base, "CDS_FHIR_TIMEOUT": "5", "CDS_FHIR_BUDGET": "10",
+                                  "CDS_CALL_DEADLINE": "30"},
                                  data_dir=data_dir)  # generous: a busy machine must not change answers
         client = create_app(settings).test_client()
         out: dict[str, Any] = {}

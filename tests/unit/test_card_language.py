@@ -58,7 +58,8 @@ def responses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
 
     server = JsonServer(answer)
     base = server.url("/fhir")
-    settings = load_settings({"CDS_FHIR_ALLOWLIST": base, "CDS_FHIR_TIMEOUT": "5", "CDS_FHIR_BUDGET": "10"},
+    settings = load_settings({"CDS_FHIR_ALLOWLIST": base, "CDS_FHIR_TIMEOUT": "5", "CDS_FHIR_BUDGET": "10",
+                              "CDS_CALL_DEADLINE": "30"},
                              data_dir=str(tmp_path_factory.mktemp("cards")))
     client = create_app(settings).test_client()
     out: dict[str, dict[str, Any]] = {}

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
-from .evidence import clinical_record, flag, stated
+from .evidence import clinical_record, either, flag, stated
 from .index import of
 from .resources import Evidence, Found, parse_date, reference
 from .rules import FactRules
@@ -27,12 +27,10 @@ def cervical_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetim
         "prior_cervical_surgery": flag(stated(record.plus(of("Procedure")), "prior_cervical_surgery", rules)),
         "cervicogenic_headache": flag(stated(record, "cervicogenic_headache", rules, orders)),
     }
-    acute = stated(record, "neck_pain_acute_text", rules)
-    chronic = stated(record, "neck_pain_chronic_text", rules)
-    if acute and not chronic:
-        found["neck_pain_course"] = Found("acute or increasing", tuple(acute))
-    elif chronic and not acute:
-        found["neck_pain_course"] = Found("chronic", tuple(chronic))
+    course = either(record, rules, ("acute or increasing", "neck_pain_acute_text"),
+                    ("chronic", "neck_pain_chronic_text"))
+    if course:
+        found["neck_pain_course"] = course
     age = age_years(data, now)
     if age is not None:
         found["age_years"] = age

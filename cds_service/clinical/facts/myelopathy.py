@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
-from .evidence import clinical_record, flag, stated
+from .evidence import clinical_record, either, flag, stated
 from .resources import Found
 from .rules import FactRules
 
@@ -21,10 +21,8 @@ def myelopathy_facts(data: PatientData, orders: Sequence[DraftOrder], rules: Fac
     """``myelopathy`` (bool) and, where stated, ``myelopathy_course`` ("acute" / "chronic or progressive")."""
     record = clinical_record(data)
     found = {"myelopathy": flag(stated(record, "myelopathy", rules, orders))}
-    acute = stated(record, "myelopathy_acute_text", rules)
-    chronic = stated(record, "myelopathy_chronic_text", rules)
-    if acute and not chronic:
-        found["myelopathy_course"] = Found("acute", tuple(acute))
-    elif chronic and not acute:
-        found["myelopathy_course"] = Found("chronic or progressive", tuple(chronic))
+    course = either(record, rules, ("acute", "myelopathy_acute_text"),
+                    ("chronic or progressive", "myelopathy_chronic_text"))
+    if course:
+        found["myelopathy_course"] = course
     return found

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
-from .evidence import clinical_record, flag, stated
-from .resources import Found, find, is_suspected, positives, view
+from .evidence import clinical_record, flag, latest_report, stated
+from .resources import Found, is_suspected
 from .rules import FactRules
 
 
@@ -40,14 +40,4 @@ def _axial_spa(data: PatientData, orders: Sequence[DraftOrder], rules: FactRules
 
 def _si_study(data: PatientData, concept: str, rules: FactRules) -> Found:
     """The latest report of this sacroiliac-joint study, read for sacroiliitis."""
-    reports = [r for r in data.of_type("DiagnosticReport") if not view(r).void
-               and positives(find([r], rules.concept(concept)))]
-    if not reports:
-        return Found("not done", (), "coded")
-    report = max(reports, key=lambda r: str(r.get("effectiveDateTime") or r.get("issued") or ""))
-    findings = find([report], rules.concept("sacroiliitis"))
-    if positives(findings):
-        return Found("abnormal", tuple(positives(findings)))
-    if findings:
-        return Found("negative", tuple(findings))
-    return Found("done", tuple(positives(find([report], rules.concept(concept)))))
+    return latest_report(data, concept, "sacroiliitis", rules, ("abnormal", "negative"))

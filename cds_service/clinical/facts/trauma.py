@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
-from .evidence import clinical_record, current_record, flag, stated
-from .resources import Found, find, positives, view
+from .evidence import clinical_record, current_record, either, flag, latest_report, stated
+from .resources import Found
 from .rules import FactRules
 
 
@@ -32,25 +32,13 @@ def trauma_facts(data: PatientData, orders: Sequence[DraftOrder], rules: FactRul
         "cervical_collar_follow_up": flag(stated(record, "cervical_collar_follow_up", rules)),
         "cervical_ct": _cervical_ct(data, rules),
     }
-    low = stated(record, "cspine_rule_low_risk_text", rules)
-    indicated = stated(record, "cspine_rule_positive_text", rules)
-    if low and not indicated:
-        found["cspine_rule"] = Found("low risk", tuple(low))
-    elif indicated and not low:
-        found["cspine_rule"] = Found("imaging indicated", tuple(indicated))
+    rule = either(record, rules, ("low risk", "cspine_rule_low_risk_text"),
+                  ("imaging indicated", "cspine_rule_positive_text"))
+    if rule:
+        found["cspine_rule"] = rule
     return found
 
 
 def _cervical_ct(data: PatientData, rules: FactRules) -> Found:
     """"no injury" (the report denies fracture or injury), "injury", "done" (says neither) or "not done"."""
-    reports = [r for r in data.of_type("DiagnosticReport") if not view(r).void
-               and positives(find([r], rules.concept("cervical_ct")))]
-    if not reports:
-        return Found("not done", (), "coded")
-    report = max(reports, key=lambda r: str(r.get("effectiveDateTime") or r.get("issued") or ""))
-    findings = find([report], rules.concept("spine_injury_finding"))
-    if positives(findings):
-        return Found("injury", tuple(positives(findings)))
-    if findings:
-        return Found("no injury", tuple(findings))
-    return Found("done", tuple(positives(find([report], rules.concept("cervical_ct")))))
+    return latest_report(data, "cervical_ct", "spine_injury_finding", rules, ("injury", "no injury"))
