@@ -29,7 +29,7 @@ from ..clinical.topic import Topic
 from ..fhir.patient_data import PatientData
 from .actions import consult_id, system_actions
 from .beyond import beyond_cards
-from .content import CARDS, CardInput, shorten, topic
+from .content import CARDS, CardInput, criteria_list_source, shorten, topic
 from .escalation import escalation_cards
 from .gap import gap_cards
 from .rating import rating_cards
@@ -74,6 +74,5 @@ def out_of_time_card(request: HookRequest, orders: Sequence[DraftOrder]) -> dict
     names = ", ".join(o.display for o in orders)
     return {"uuid": stable_uuid(request.hook_instance, "out-of-time", *(o.reference for o in orders)),
             "summary": shorten(text["summary"].format(orders=names), 139), "indicator": "warning",
-            "detail": text["text"], "source": {"label": "ACR Appropriateness Criteria",
-                                               "url": "https://acsearch.acr.org/list",
-                                               "topic": topic(text["topic"], text["display"])}}
+            "detail": text["text"],
+            "source": {**criteria_list_source(), "topic": topic(text["topic"], text["display"])}}

@@ -80,6 +80,11 @@ def topic(code: str, display: str) -> dict[str, str]:
     return {"system": URLS["topic_system"], "code": code, "display": display}
 
 
+def criteria_list_source() -> dict[str, str]:
+    """Card source for a card about orders no criteria could be applied to: the ACR criteria list."""
+    return dict(CARDS["urls"]["criteria_list"])
+
+
 def data_source(label: str, entry: Mapping[str, Any]) -> dict[str, str]:
     """Card source for a data entry: its clinician-facing reference (``cite``: ACR, DOI/PubMed, CMS, NASS).
 
@@ -173,15 +178,10 @@ def declared_cards(inp: CardInput, section: str,
 
 
 def explain(match: VariantMatch, topic: Topic) -> str:
-    """Why this variant, or why none, in words: the reasons of the match rendered from the card texts."""
+    """Why no variant applies, in words (the no-variant card): the match's reasons rendered from the card
+    texts. A matched variant is told by its scenario words and deciding findings instead (rating.py)."""
     words = CARDS["explanations"]
     facts = ", ".join(f"{fact_label(r.fact)}: {format_value(r.value)}" for r in match.reasons)
-    if match.outcome == "matched" and match.possible:
-        return words["agreed"].format(variants=", ".join(_number(v) for v in match.possible),
-                                      number=_number(match.variant), facts=facts,
-                                      missing=", ".join(fact_label(n) for n in match.missing))
-    if match.outcome == "matched":
-        return words["matched"].format(number=_number(match.variant), facts=facts)
     if match.outcome == "insufficient-data" and match.blocked:
         return words["blocked"].format(variants=", ".join(_number(v) for v in match.blocked),
                                        facts=", ".join(fact_label(n) for n in match.missing))

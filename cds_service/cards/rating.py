@@ -23,6 +23,7 @@ from .content import (
     card,
     card_uuid,
     citation_line,
+    criteria_list_source,
     data_used,
     explain,
     fact_label,
@@ -49,7 +50,7 @@ def _unrouted(inp: CardInput) -> list[dict[str, Any]]:
     return [card(inp, "unrouted", list(inp.unrouted), indicator="info",
                  summary=text["summary"].format(orders=order_names(inp.unrouted)), detail=text["text"],
                  topic=topic(text["topic"], text["display"]),
-                 source={"label": "ACR Appropriateness Criteria", "url": "https://acsearch.acr.org/list"})]
+                 source=criteria_list_source())]
 
 
 def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:

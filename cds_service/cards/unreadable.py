@@ -13,7 +13,7 @@ from typing import Any
 from ..cds_hooks.response import stable_uuid
 from ..cds_hooks.validate import HookRequest
 from ..clinical.orders import UnreadableOrder
-from .content import CARDS, ORDERS_EXTENSION, override_reasons, shorten, topic
+from .content import CARDS, ORDERS_EXTENSION, criteria_list_source, override_reasons, shorten, topic
 
 TEXT: Mapping[str, Any] = CARDS["cards"]["unreadable"]
 _RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -25,8 +25,7 @@ def unreadable_cards(request: HookRequest, orders: Sequence[UnreadableOrder]) ->
         "summary": shorten(TEXT["summary"].format(field=order.field), 139),
         "indicator": TEXT["indicator"],
         "detail": TEXT["text"].format(field=order.field, order=shorten(order.display, 200)),
-        "source": {"label": "ACR Appropriateness Criteria", "url": "https://acsearch.acr.org/list",
-                   "topic": topic(TEXT["topic"], TEXT["display"])},
+        "source": {**criteria_list_source(), "topic": topic(TEXT["topic"], TEXT["display"])},
         "overrideReasons": override_reasons(TEXT["override_reasons"]),
         "extension": {ORDERS_EXTENSION: [order.reference]},
     } for order in orders]

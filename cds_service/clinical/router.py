@@ -3,7 +3,7 @@
 Input: the draft order, the clinical facts and the active topics in router order (each topic's rank in its
 topic.json, with the reason for it). Output: ``Route`` per order: the first topic whose scope condition
 holds for this order and patient, or none. An order no topic takes is not rated (no criteria apply to it).
-The decision and its reason are data a card and the audit row can show.
+Why each topic has its rank is written in its topic.json (``precedence.why``), for reviewers.
 """
 
 from __future__ import annotations
@@ -20,21 +20,16 @@ from .topic import Topic
 @dataclass(frozen=True)
 class Route:
     order: DraftOrder
-    topic: Topic | None
-    why: str  # why this topic (its rank reason), or why none
-    passed_over: tuple[str, ...] = ()  # topics asked first whose scope did not hold (or was unknown)
+    topic: Topic | None  # None: no active topic covers this order for this patient (no criteria apply)
 
 
 def route_order(order: DraftOrder, facts: ClinicalFacts, topics: Sequence[Topic]) -> Route:
     """The first topic (lowest rank) that rates the order's procedure and whose scope holds."""
-    passed: list[str] = []
     for topic in topics:
-        if not _rates(topic, order):
-            continue
-        if topic.scope is None or check(topic.scope, Subject(facts, topic.sets, order)).verdict:
-            return Route(order, topic, topic.rank_why, tuple(passed))
-        passed.append(topic.id)
-    return Route(order, None, "no active topic covers this order for this patient", tuple(passed))
+        if _rates(topic, order) and (topic.scope is None
+                                     or check(topic.scope, Subject(facts, topic.sets, order)).verdict):
+            return Route(order, topic)
+    return Route(order, None)
 
 
 def _rates(topic: Topic, order: DraftOrder) -> bool:

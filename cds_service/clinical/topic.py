@@ -64,8 +64,7 @@ class Topic:
     id: str
     title: str
     acr_topic_id: int | None
-    rank: int  # lower is asked first by the router
-    rank_why: str
+    rank: int  # lower is asked first by the router (why: topic.json ``precedence.why``, for reviewers)
     scope: Condition | None  # an order is rated under this topic only when this holds
     pack: CriteriaPack  # the active pack
     rules: PackRules
@@ -164,7 +163,7 @@ def _topic(folder: Traversable, spec: Mapping[str, Any], pack_id: str) -> Topic:
         raise InvalidTopic(f"{where}: cards.json has no reason text for {sorted(unexplained)}")
     beyond = _read(folder, spec["beyond"], "beyond") if spec.get("beyond") else None
     return Topic(id=spec["id"], title=spec["title"], acr_topic_id=spec.get("acr_topic_id"),
-                 rank=spec["precedence"]["rank"], rank_why=spec["precedence"]["why"], scope=scope, pack=pack,
+                 rank=spec["precedence"]["rank"], scope=scope, pack=pack,
                  rules=rules, gates=gates, sets=MappingProxyType(sets), text=text, beyond=beyond)
 
 
