@@ -152,3 +152,33 @@ def test_row_without_source_is_rejected():
     del data["variants"]["v2"]["rows"][0]["source"]
     with pytest.raises(InvalidPack, match="'source' is a required property"):
         build_pack(data, "acr-vcf-2018")
+
+
+@pytest.mark.parametrize("pack_id", available_packs())
+def test_every_shipped_pack_obeys_the_pack_rules(pack_id: str) -> None:
+    """Held once for every pack (VCF and the seven spine topics): the schema, the file name as id and topic,
+    one row per procedure and region, scores inside their category band, and every "(Disagreement)" row rated
+    5 with expert opinion, as the reference tables give them (acr-spine-topics.md, abbreviations)."""
+    from cds_service.clinical.packs import _pack_files
+    from cds_service.datafiles import first_violation, schema_validator
+
+    path = _pack_files()[pack_id]
+    data = read_json(path)
+    assert first_violation(schema_validator("clinical/schemas/pack.schema.json"), data) is None
+    assert data["id"] == data["topic"] == path.rsplit("/", 1)[1].removesuffix(".json") == pack_id
+    bands = data.get("score_bands", {}).get("bands", {})
+    for vid, variant in data["variants"].items():
+        keys = [(row["procedure"], row.get("region")) for row in variant["rows"]]
+        assert len(keys) == len(set(keys)), vid
+        assert variant["number"] == int(vid[1:])
+        for row in variant["rows"]:
+            if row["score"] is None:
+                continue  # the 2018 VCF revision has categories only
+            low, high = bands[row["category"]]
+            assert low <= row["score"] <= high, (vid, row["procedure"])
+            if row["disagreement"]:
+                assert (row["category"], row["score"], row["strength_of_evidence"]) == (
+                    "may-be-appropriate", 5, "Expert Opinion"), (vid, row["procedure"])
+            if pack_id in ("acr-low-back-pain-2021", "acr-thoracic-back-pain-2024"):  # and only they (S1 export)
+                assert row["disagreement"] == (row["strength_of_evidence"] == "Expert Opinion"), (vid, row["procedure"])
+    assert load_pack(pack_id).variants  # and the loader, which enforces the same rules at start-up, accepts it

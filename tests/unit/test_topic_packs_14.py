@@ -125,12 +125,6 @@ def test_pack_schema_has_the_new_fields():
 
 
 @pytest.mark.parametrize("pack_id", sorted(PACKS))
-def test_pack_validates_against_the_pack_schema(pack_id: str):
-    errors = [e.message for e in _validator().iter_errors(_pack(pack_id))]
-    assert errors == []
-
-
-@pytest.mark.parametrize("pack_id", sorted(PACKS))
 def test_pack_metadata(pack_id: str):
     pack, (_, version, _) = _pack(pack_id), PACKS[pack_id]
     assert pack["$schema"] == criteria.PACK_SCHEMA_REF
@@ -147,25 +141,6 @@ def test_row_counts_match_the_reference(pack_id: str):
     counts = PACKS[pack_id][2]
     assert list(pack["variants"]) == [f"v{n}" for n in range(1, len(counts) + 1)]
     assert [len(v["rows"]) for v in pack["variants"].values()] == counts
-
-
-@pytest.mark.parametrize("pack_id", sorted(PACKS))
-def test_one_row_per_procedure_and_region(pack_id: str):
-    for vid, variant in _pack(pack_id)["variants"].items():
-        keys = [(row["procedure"], _region(row)) for row in variant["rows"]]
-        assert len(keys) == len(set(keys)), vid
-
-
-@pytest.mark.parametrize("pack_id", sorted(PACKS))
-def test_scores_lie_in_their_category_band(pack_id: str):
-    pack = _pack(pack_id)
-    bands = pack["score_bands"]["bands"]
-    for variant in pack["variants"].values():
-        for row in variant["rows"]:
-            low, high = bands[row["category"]]
-            assert low <= row["score"] <= high, (variant["number"], row["procedure"])
-            if row["disagreement"]:  # every "(Disagreement)" row is rated 5 with expert opinion (reference)
-                assert (row["category"], row["score"], row["strength_of_evidence"]) == (MBA, 5, "Expert Opinion")
 
 
 @pytest.mark.parametrize("pack_id", sorted(PACKS))
