@@ -25,6 +25,7 @@ from .content import (
     card_uuid,
     citation_line,
     data_source,
+    data_used,
     declared_cards,
     fact_line,
     order_names,
@@ -37,7 +38,8 @@ def escalation_cards(inp: CardInput) -> list[dict[str, Any]]:
 
 
 def _neuro(inp: CardInput, active: Topic, entry: Entry) -> dict[str, Any] | None:
-    detail = "\n\n".join([entry["text"], fact_line(inp.facts, "neuro_red_flag"), citation_line(entry)])
+    detail = "\n\n".join([entry["text"], _facts(inp, "neuro_red_flag"), citation_line(entry),
+                         *data_used(inp.facts, ["neuro_red_flag"])])
     built = _card(inp, "neuro-red-flag", [], entry, entry["summary"], detail)
     built["suggestions"] = [{"label": entry["suggestion"], "uuid": card_uuid(inp, "neuro-referral", []),
                              "isRecommended": True, "actions": [referral_action(inp, active, entry)]}]
@@ -46,7 +48,8 @@ def _neuro(inp: CardInput, active: Topic, entry: Entry) -> dict[str, Any] | None
 
 
 def _malignancy(inp: CardInput, _active: Topic, entry: Entry) -> dict[str, Any] | None:
-    detail = "\n\n".join([entry["text"], _facts(inp, "malignancy", "etiology"), citation_line(entry)])
+    detail = "\n\n".join([entry["text"], _facts(inp, "malignancy", "etiology"), citation_line(entry),
+                         *data_used(inp.facts, ["malignancy", "etiology"])])
     return _card(inp, "malignancy", [], entry, entry["summary"].format(value=inp.facts.value("malignancy")), detail)
 
 
@@ -54,7 +57,8 @@ def _new_fracture(inp: CardInput, _active: Topic, entry: Entry) -> dict[str, Any
     orders = [r.order for r in inp.ratings if r.order.procedure in entry["procedures"]]
     if not orders:
         return None
-    detail = "\n\n".join([entry["text"], _facts(inp, "new_fracture", "fracture_onset"), citation_line(entry)])
+    detail = "\n\n".join([entry["text"], _facts(inp, "new_fracture", "fracture_onset"), citation_line(entry),
+                         *data_used(inp.facts, ["new_fracture", "fracture_onset"])])
     return _card(inp, "new-fracture-workup", orders, entry,
                  entry["summary"].format(orders=order_names(orders)), detail)
 
@@ -67,7 +71,8 @@ def _augmentation_safety(inp: CardInput, _active: Topic, entry: Entry) -> dict[s
         return None
     described = [entry["issues"][i] for i in issues]
     lines = [entry["text"], "\n".join(f"- {d['label']}: {d['text']}" for d in described),
-             _facts(inp, "retropulsion", "contraindications"), citation_line(entry)]
+             _facts(inp, "retropulsion", "contraindications"), citation_line(entry),
+             *data_used(inp.facts, ["retropulsion", "contraindications"])]
     summary = entry["summary"].format(issues=", ".join(d["label"] for d in described))
     return _card(inp, "augmentation-safety", orders, entry, f"{summary} ({order_names(orders)})", "\n\n".join(lines))
 

@@ -12,7 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..clinical.topic import Topic
-from .content import CardInput, card, citation_line, data_source, declared_cards, fact_line, topic
+from .content import (
+    CardInput,
+    card,
+    citation_line,
+    data_names,
+    data_source,
+    data_used,
+    declared_cards,
+    fact_line,
+    topic,
+)
 
 
 def gap_cards(inp: CardInput) -> list[dict[str, Any]]:
@@ -24,12 +34,12 @@ def gap_card(inp: CardInput, _active: Topic, entry: Mapping[str, Any]) -> dict[s
     unavailable = [m for m in inp.data.missing if m.key in entry["medication_keys"]]
     if therapy is None and unavailable:
         summary = entry["unknown_summary"]
-        lines = [entry["unknown_text"], "\n".join(f"- {m.key}: {m.reason}" for m in unavailable)]
+        lines = [entry["unknown_text"], "\n".join(f"- {data_names([m.key])}: {m.reason}" for m in unavailable)]
     else:
         summary = entry["summary"]
         lines = [entry["text"]]
     lines += ["\n".join(fact_line(inp.facts, name) for name in ("etiology", "osteoporosis", "osteoporosis_therapy")),
-              citation_line(entry)]
+              citation_line(entry), *data_used(inp.facts, ("etiology", "osteoporosis", "osteoporosis_therapy"))]
     return card(inp, "osteoporosis-gap", [], indicator=entry["indicator"], summary=summary,
                 detail="\n\n".join(lines), topic=topic(entry["topic"], entry["display"]),
                 source=data_source(entry["label"], entry), override=entry["override_reasons"])

@@ -123,8 +123,10 @@ def _no_variant(inp: CardInput) -> list[dict[str, Any]]:
         if missing:
             lines.append(text["document"].format(facts=", ".join(fact_label(name) for name in missing)))
         lines += [*missing_data_lines(inp.data), f"Criteria: [{pack.title}]({pack.url})"]
+        summary = inp.topic_of(ratings[0]).text.get("reason_summaries", {}).get(ratings[0].variant.reason,
+                                                                              text["summary"])
         cards.append(card(inp, "no-variant", orders, indicator="info",
-                          summary=text["summary"].format(orders=order_names(orders)), detail="\n\n".join(lines),
+                          summary=summary.format(orders=order_names(orders)), detail="\n\n".join(lines),
                           topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
                           source=_pack_source(pack), links=_links(pack)))
     return cards

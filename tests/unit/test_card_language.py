@@ -26,6 +26,7 @@ CITATION_HOSTS = {"acsearch.acr.org", "gravitas.acr.org", "www.acr.org", "pubmed
                   "www.cms.gov", "www.spine.org", "north-american-spine-society.foleon.com"}
 INTERNAL = re.compile(
     r"\b(?:v\d{1,2}|seed|status|section|reference notes|project specification)\b|\.json\b|\w=\w|\bacr-vcf-"
+    r"|\b(?:painScores|boneDensity|imagingReports|imagingStudies)\b"  # prefetch keys
     r"|\b(?:" + "|".join(n for n in VOCABULARY if "_" in n) + r")\b", re.IGNORECASE)
 SAFETY_KEYS = ("observations",)  # where the neurologic examination lives
 

@@ -241,7 +241,7 @@ def test_missing_data_is_named_and_the_gap_is_not_claimed() -> None:
     rating, gap = response["cards"][0], response["cards"][1]
     assert "- medication list: FHIR server timed out" in rating["detail"]
     assert gap["summary"] == "Osteoporosis treatment could not be checked: medication data missing"
-    assert "- medications: FHIR server timed out" in gap["detail"]
+    assert "- medication list: FHIR server timed out" in gap["detail"]
 
 
 def test_no_gap_card_when_therapy_is_in_place_or_fracture_not_osteoporotic() -> None:
