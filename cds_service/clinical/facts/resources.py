@@ -24,6 +24,7 @@ _VOID_STATUS = frozenset({"entered-in-error", "cancelled", "not-done", "draft", 
 _VOID_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _SUSPECTED_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"})
 CURRENT_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+ACTIVE_MEDICATION = frozenset({"active", "on-hold", "intended"})  # MedicationRequest/Statement still in force
 
 
 def reference(resource: Mapping[str, Any]) -> str:

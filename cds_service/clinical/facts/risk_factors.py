@@ -21,8 +21,10 @@ from typing import Any
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
 from .back_pain import reason_hits
+from .evidence import flag
 from .index import CURRENT_CONDITIONS, lookup, of
 from .resources import (
+    ACTIVE_MEDICATION,
     Evidence,
     Found,
     days_before,
@@ -36,12 +38,6 @@ from .resources import (
 )
 from .rules import FactRules
 
-_ACTIVE = frozenset({"active", "on-hold", "intended"})
-
-
-def _flag(hits: Sequence[Evidence]) -> Found:
-    return Found(True, tuple(hits)) if hits else Found(False, (), "coded")
-
 
 def _recent(hits: Sequence[Evidence], now: datetime, limit: int) -> list[Evidence]:
     return [h for h in hits if (age := days_before(now, onset_date(h.resource))) is not None and age <= limit]
@@ -49,20 +45,20 @@ def _recent(hits: Sequence[Evidence], now: datetime, limit: int) -> list[Evidenc
 
 def risk_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> dict[str, Found]:
     medications = [*data.of_type("MedicationRequest"), *data.of_type("MedicationStatement")]
-    active_meds = [m for m in medications if str(m.get("status", "")).lower() in _ACTIVE]
+    active_meds = [m for m in medications if str(m.get("status", "")).lower() in ACTIVE_MEDICATION]
     found = {
-        "weight_loss": _flag(positives(lookup(data, rules.concept("weight_loss"), CURRENT_CONDITIONS,
+        "weight_loss": flag(positives(lookup(data, rules.concept("weight_loss"), CURRENT_CONDITIONS,
                                               of("Observation")))
                              + reason_hits(orders, "weight_loss", rules)),
-        "immunosuppressed": _flag(positives(lookup(data, rules.concept("immunosuppression"), CURRENT_CONDITIONS)
+        "immunosuppressed": flag(positives(lookup(data, rules.concept("immunosuppression"), CURRENT_CONDITIONS)
                                             + find(active_meds, rules.concept("immunosuppression")))),
         "infection_suspected": _infection(data, orders, now, rules),
-        "low_velocity_trauma": _flag(_recent(positives(lookup(data, rules.concept("low_velocity_trauma"),
+        "low_velocity_trauma": flag(_recent(positives(lookup(data, rules.concept("low_velocity_trauma"),
                                                               CURRENT_CONDITIONS)), now,
                                              rules.value("trauma_recent_days"))
                                      + reason_hits(orders, "low_velocity_trauma", rules)),
         "chronic_steroid_use": _steroids(data, active_meds, now, rules),
-        "high_risk_trauma": _flag(_recent(positives(lookup(data, rules.concept("high_energy_trauma"),
+        "high_risk_trauma": flag(_recent(positives(lookup(data, rules.concept("high_energy_trauma"),
                                                            CURRENT_CONDITIONS)), now,
                                           rules.value("trauma_recent_days"))
                                   + reason_hits(orders, "high_energy_trauma", rules)),
@@ -78,7 +74,7 @@ def _radiograph(data: PatientData, rules: FactRules) -> Found:
     """A spine radiograph report that shows bone destruction, a fracture or a deformity (TBP V6)."""
     reports = positives(find(data.of_type("DiagnosticReport"), rules.concept("spine_radiograph")))
     shown = positives(find([r.resource for r in reports], rules.concept("radiograph_bone_finding")))
-    return _flag(shown)
+    return flag(shown)
 
 
 def _infection(data: PatientData, orders: Sequence[DraftOrder], now: datetime, rules: FactRules) -> Found:
@@ -89,7 +85,7 @@ def _infection(data: PatientData, orders: Sequence[DraftOrder], now: datetime, r
     limit = rules.value("recent_spinal_procedure_days")
     for concept in ("spinal_procedure", "spine_surgery", "prior_augmentation_or_surgery"):
         hits += _recent(positives(find(procedures, rules.concept(concept))), now, limit)
-    return _flag(list({id(h.resource): h for h in hits}.values()))
+    return flag(list({id(h.resource): h for h in hits}.values()))
 
 
 def _steroids(data: PatientData, meds: Sequence[Mapping[str, Any]], now: datetime,
@@ -107,7 +103,7 @@ def _steroids(data: PatientData, meds: Sequence[Mapping[str, Any]], now: datetim
         started = _started(med)
         if started is not None and (now.date() - started).days >= limit:
             hits.append(Evidence(med, reference(med), "coded" if code else "text", code, "positive"))
-    return _flag(hits)
+    return flag(hits)
 
 
 def _started(med: Mapping[str, Any]) -> date | None:

@@ -16,6 +16,7 @@ from ..orders import DraftOrder
 from .findings import numeric_value
 from .index import CURRENT_CONDITIONS, current, lookup, of, record_index
 from .resources import (
+    ACTIVE_MEDICATION,
     Evidence,
     Found,
     days_before,
@@ -32,7 +33,6 @@ from .resources import (
 )
 from .rules import Drug, FactRules
 
-_ACTIVE_MEDICATION = frozenset({"active", "on-hold", "intended"})
 _ENDED_MEDICATION = frozenset({"completed", "stopped"})
 
 
@@ -133,7 +133,7 @@ def osteoporosis_therapy(data: PatientData, now: datetime, rules: FactRules) -> 
         status = str(resource.get("status", "")).lower()
         last = _last_date(resource)
         age = days_before(now, last)
-        if status in _ACTIVE_MEDICATION or (status in _ENDED_MEDICATION and age is not None
+        if status in ACTIVE_MEDICATION or (status in _ENDED_MEDICATION and age is not None
                                             and age <= drug.coverage_days):
             hits.append(Evidence(resource, reference(resource), confidence, None, "positive"))
     z_code = positives(lookup(data, rules.concept("bisphosphonate_use"), CURRENT_CONDITIONS))
