@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .context import ContextRules, default_context_rules
+from .prefilter import literal_pattern, may_match, required_literals
 
 # Canonical terminology names -> the Coding.system URIs that carry them (terminology-codes.md "FHIR system
 # URIs"; the icd-10 and OID aliases are what real EHR feeds send for ICD-10-CM and SNOMED CT).
@@ -133,6 +134,7 @@ class TextPatterns:
     pattern: re.Pattern[str] | None
     context: ContextRules | None = None  # None: the shipped rule table (clinical/shared/context.json)
     excludes: frozenset[str] = frozenset()  # categories besides negated/family/hypothetical that do not count
+    literals: re.Pattern[str] | None = None  # one of them occurs in every match (``prefilter.py``); None: always search
 
     def search(self, text: str | None) -> TextResult | None:
         """"positive" if an affirmed phrase occurs, else the context of the first non-affirmed one, else None.
@@ -142,6 +144,8 @@ class TextPatterns:
         if not text or self.pattern is None:
             return None
         text = text[:MAX_TEXT]
+        if not may_match(self.literals, text):
+            return None
         rules = self.context or default_context_rules()
         result: TextResult | None = None
         for hit in self.pattern.finditer(text):
@@ -156,7 +160,8 @@ class TextPatterns:
 
         Used as a screen with the phrases of every concept joined: where none of them occurs, no concept's
         ``search`` can find anything, so most texts are scanned once instead of once per concept."""
-        return self.pattern is not None and self.pattern.search(text[:MAX_TEXT]) is not None
+        text = text[:MAX_TEXT]
+        return self.pattern is not None and may_match(self.literals, text) and self.pattern.search(text) is not None
 
 
 def build_text_patterns(phrases: Iterable[str], excludes: Iterable[str] = (),
@@ -166,7 +171,7 @@ def build_text_patterns(phrases: Iterable[str], excludes: Iterable[str] = (),
     if not phrases:
         return TextPatterns(None)
     return TextPatterns(re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in phrases) + r")", re.IGNORECASE),
-                        context, frozenset(excludes))
+                        context, frozenset(excludes), literal_pattern(required_literals(phrases)))
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ def extract_facts(data: PatientData, orders: Sequence[DraftOrder], now: datetime
         memo = extraction_memo()
         if memo is not None:
             memo["past_deadline"] = past_deadline
+            memo["code_index"] = rules.code_index
         return _extract(data, orders, now, rules, past_deadline or _never)
 
 

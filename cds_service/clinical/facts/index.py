@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..code_index import CodeIndex
 from ..codes import CodedKey, CodeList, Concept, TextResult
 from .resources import Evidence, ResourceView, extraction_memo, is_current, searchable, view
 
@@ -49,15 +50,18 @@ class _TypeIndex:
     current: list[bool] = field(default_factory=list)  # ``is_current`` of each
     by_keys: dict[Keys, list[int]] = field(default_factory=dict)
     by_texts: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # screened texts, non-empty only
+    by_matcher: dict[int, dict[int, str]] | None = None  # id of a code list or concept -> position -> code
 
 
 class RecordIndex:
     """One extraction's index of ``PatientData`` (see the module docstring)."""
 
-    def __init__(self, data: PatientData, past_deadline: PastDeadline | None = None) -> None:
+    def __init__(self, data: PatientData, past_deadline: PastDeadline | None = None,
+                 code_index: CodeIndex | None = None) -> None:
         self.data = data  # held so id(data) stays unique while the index is cached
         self.examined = 0  # resources read to build the index (tests hold it to one read per resource)
         self._types: dict[str, _TypeIndex] = {}
+        self._code_index = code_index  # the fact rules' code lists inverted (``FactRules.code_index``)
         self._codes: dict[tuple[int, Keys], str | None] = {}
         self._texts: dict[tuple[int, tuple[str, ...]], tuple[tuple[TextResult, str], ...]] = {}
         for kind, resources in data.resources.items():
@@ -76,6 +80,25 @@ class RecordIndex:
                 texts = searchable(seen)
                 if texts:
                     index.by_texts.setdefault(texts, []).append(position)
+
+    def _coded(self, index: _TypeIndex, matcher: Concept | CodeList) -> dict[int, str]:
+        """Position -> matched code of the type's resources that ``matcher`` counts by code.
+
+        With the rules' inverted code lists, each distinct coding tuple is looked up once for every matcher;
+        a matcher they do not hold (one built outside the rules) is asked tuple by tuple."""
+        if self._code_index is not None and self._code_index.knows(matcher):
+            if index.by_matcher is None:
+                index.by_matcher = {}
+                for keys, positions in index.by_keys.items():
+                    for known, code in self._code_index.keys_matches(keys).items():
+                        index.by_matcher.setdefault(known, {}).update(dict.fromkeys(positions, code))
+            return index.by_matcher.get(id(matcher), {})
+        coded: dict[int, str] = {}
+        for keys, positions in index.by_keys.items():
+            code = self._code(matcher, keys)
+            if code:
+                coded.update(dict.fromkeys(positions, code))
+        return coded
 
     def _code(self, matcher: Concept | CodeList, keys: Keys) -> str | None:
         memo = (id(matcher), keys)
@@ -105,11 +128,7 @@ class RecordIndex:
             index = self._types.get(kind)
             if index is None:
                 continue
-            coded: dict[int, str] = {}
-            for keys, positions in index.by_keys.items():
-                code = self._code(concept, keys)
-                if code:
-                    coded.update(dict.fromkeys(positions, code))
+            coded = self._coded(index, concept)
             written: dict[int, tuple[tuple[TextResult, str], ...]] = {}
             for texts, positions in index.by_texts.items():
                 hits = self._text(concept, texts)
@@ -132,12 +151,7 @@ class RecordIndex:
         index = self._types.get(resource_type)
         if index is None:
             return []
-        hits: list[tuple[int, str]] = []
-        for keys, positions in index.by_keys.items():
-            code = self._code(codes, keys)
-            if code:
-                hits.extend((p, code) for p in positions)
-        return [(index.views[p].resource, code) for p, code in sorted(hits)]
+        return [(index.views[p].resource, code) for p, code in sorted(self._coded(index, codes).items())]
 
     def candidates(self, resource_type: str, concepts: Sequence[Concept]) -> list[Mapping[str, Any]]:
         """The non-void resources of a type that one of the concepts can match: by code, or with screened text
@@ -146,9 +160,8 @@ class RecordIndex:
         if index is None:
             return []
         positions: set[int] = {p for positions in index.by_texts.values() for p in positions}
-        for keys, group in index.by_keys.items():
-            if any(self._code(concept, keys) for concept in concepts):
-                positions.update(group)
+        for concept in concepts:
+            positions.update(self._coded(index, concept))
         return [index.views[p].resource for p in sorted(positions)]
 
 
@@ -163,7 +176,8 @@ def record_index(data: PatientData) -> RecordIndex:
         return RecordIndex(data)
     found = memo.get(("record_index", id(data)))
     if found is None or found.data is not data:
-        found = memo[("record_index", id(data))] = RecordIndex(data, memo.get("past_deadline"))
+        found = memo[("record_index", id(data))] = RecordIndex(data, memo.get("past_deadline"),
+                                                               memo.get("code_index"))
     return found
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...datafiles import check_provenance, read_checked
+from ..code_index import CodeIndex
 from ..codes import CodeList, Concept, TextPatterns, build_code_list, build_concept, build_text_patterns
 from ..context import default_context_rules
 from .unchecked import FactSource, build_fact_sources
@@ -38,6 +39,7 @@ class FactRules:
     thresholds: Mapping[str, Mapping[str, Any]]
     text_screen: TextPatterns  # every concept's and drug's phrases in one pattern (fact_resources.resource_views)
     fact_sources: Mapping[str, FactSource] = field(default_factory=dict)  # keys feeding each fact
+    code_index: CodeIndex | None = None  # every concept's code lists inverted (``code_index.py``)
 
     def concept(self, name: str) -> Concept:
         return self.concepts[name]
@@ -72,4 +74,5 @@ def load_fact_rules() -> FactRules:
         *(p for spec in codes["concepts"].values() for entry in spec.get("text", ()) for p in entry["patterns"]),
         *(p for d in codes["osteoporosis_drugs"]["drugs"] for p in d["text"])])
     sources = build_fact_sources(read_criteria_json(SHARED_FACT_SOURCES, "fact-sources"))
-    return FactRules(concepts, drugs, thresholds, screen, sources)
+    index = CodeIndex([*concepts.values(), *(concept.codes for concept in concepts.values())])
+    return FactRules(concepts, drugs, thresholds, screen, sources, index)

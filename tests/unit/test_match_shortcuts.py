@@ -1,0 +1,114 @@
+"""The two matching shortcuts give exactly the answers of asking each concept in full.
+
+``clinical/prefilter.py`` skips a phrase search when a text lacks every literal the phrases need;
+``clinical/code_index.py`` answers for every concept at once which of them a coding belongs to. Both are
+checked here against the plain per-concept matching on every text of the fixtures and the ConText sentences,
+and on every code of codes.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_context_sentences import SENTENCES
+
+from cds_service.clinical.code_index import CodeIndex
+from cds_service.clinical.codes import build_text_patterns
+from cds_service.clinical.facts import load_fact_rules
+from cds_service.clinical.prefilter import literal_pattern, required_literals
+
+RULES = load_fact_rules()
+FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+TEXTS = sorted({s for path in FIXTURES.glob("*.json") for s in _strings(json.loads(path.read_text())) if len(s) > 2}
+               | {sentence for _, sentence, _ in SENTENCES}
+               | {"KYPHOPLASTY T12", "\u212aYPHOPLASTY T12",  # Kelvin sign folds to "k" case-insensitively
+                  "Vertebroplastie \u00e0 T12", "cord   compression", "no cord compression", ""})
+
+
+def test_the_corpus_is_large_and_most_concepts_have_literals() -> None:
+    assert len(TEXTS) > 500
+    with_literals = [c for c in RULES.concepts.values() if c.text.literals is not None]
+    with_text = [c for c in RULES.concepts.values() if c.text.pattern is not None]
+    assert len(with_literals) >= len(with_text) - 2  # the two vertebral-level patterns have none
+
+
+@pytest.mark.parametrize("name", sorted(RULES.concepts))
+def test_prefilter_never_changes_a_search(name: str) -> None:
+    patterns = RULES.concept(name).text
+    unfiltered = replace(patterns, literals=None)
+    assert [patterns.search(t) for t in TEXTS] == [unfiltered.search(t) for t in TEXTS]
+
+
+def test_prefilter_never_changes_the_screen() -> None:
+    screen = RULES.text_screen
+    unfiltered = replace(screen, literals=None)
+    assert [screen.occurs(t) for t in TEXTS] == [unfiltered.occurs(t) for t in TEXTS]
+
+
+def test_required_literals_of_typical_phrases() -> None:
+    assert required_literals(["vertebral artery (?:injury|dissection)"]) == {"vertebral artery "}
+    assert required_literals(["(?:c[1-7]-c[2-7]|c[1-7]) (?:fusion|discectomy)"]) == {"fusion", "discectomy"}
+    assert required_literals(["osteoporo(?:sis|tic)", "VCF"]) == {"osteoporo", "vcf"}
+    assert required_literals(["L[1-5](?:[-/](?:L[1-5]|S1))?"]) is None  # nothing of three letters is required
+    assert required_literals(["HIV", "T[0-9]"]) is None  # one phrase without literals: always search
+    assert literal_pattern(frozenset(f"word{i}" for i in range(41))) is None  # too many to pay
+
+
+def test_a_non_ascii_text_is_always_searched() -> None:
+    patterns = build_text_patterns(["kyphoplasty"])
+    assert patterns.search("\u212aYPHOPLASTY") == "positive"
+    assert patterns.search("Kyphoplastie") is None
+
+
+def _keys() -> list[tuple[str, str]]:
+    """Every code, prefix (and a child of it) and range bound of every concept, and of its exclusions."""
+    keys: set[tuple[str, str]] = set()
+    for concept in RULES.concepts.values():
+        for codes in (concept.codes, concept.exclude):
+            keys |= codes.exact
+            keys |= {(s, p) for s, p in codes.prefixes} | {(s, p + "1") for s, p in codes.prefixes}
+            keys |= {(s, v) for s, low, high in codes.ranges for v in (low, high)}
+    return sorted(keys)
+
+
+def test_code_index_answers_as_each_concept_does() -> None:
+    index = RULES.code_index
+    assert index is not None
+    keys = _keys()
+    assert len(keys) > 300
+    for key in keys:
+        found = index.keys_matches((key,))
+        for concept in RULES.concepts.values():
+            assert found.get(id(concept)) == concept.match_keys((key,)), (concept.name, key)
+            assert found.get(id(concept.codes)) == concept.codes.any_match_keys((key,)), (concept.name, key)
+
+
+def test_an_excluded_coding_gives_way_to_the_next_one() -> None:
+    malignancy = RULES.concept("malignancy")
+    excluded = sorted(malignancy.exclude.exact)[0] if malignancy.exclude.exact else None
+    if excluded is None:
+        excluded = next((s, p + "1") for s, p in malignancy.exclude.prefixes)
+    counted = sorted(malignancy.codes.exact)[0] if malignancy.codes.exact else next(
+        (s, p + "1") for s, p in malignancy.codes.prefixes)
+    keys = (None, excluded, counted)
+    assert malignancy.match_keys(keys) == counted[1]
+    assert CodeIndex([malignancy]).keys_matches(keys) == {id(malignancy): counted[1]}
+    assert RULES.code_index.keys_matches(keys).get(id(malignancy)) == counted[1]
