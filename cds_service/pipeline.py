@@ -19,7 +19,7 @@ from .cds_hooks.hook_definitions import HookDefinition
 from .cds_hooks.response import check_response
 from .cds_hooks.validate import HookRequest, Limits, validate_request
 from .clinical.facts import ClinicalFacts, DeadlinePassed, extract_facts
-from .clinical.orders import recognise_orders
+from .clinical.orders import RecognisedOrders, recognise_orders
 from .clinical.ratings import Rating, rate_order
 from .clinical.router import route_order
 from .clinical.topic import Topic
@@ -53,9 +53,9 @@ class HookOutcome:
 
 
 def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetime) -> HookOutcome:
-    """One hook call. Past the whole-call deadline (``CDS_CALL_DEADLINE``, checked between steps and inside
-    the fact extraction's long loops) the answer is what is known: one card saying the orders could not be
-    checked in time, nothing rated or written, never a 5xx."""
+    """One hook call. Past the whole-call deadline (``CDS_CALL_DEADLINE``, checked before each fact rule runs and
+    inside the record indexing's long loop) the answer is what is known: one card saying the orders could not
+    be checked in time, nothing rated or written, never a 5xx."""
     deadline = time.monotonic() + engine.settings.call_deadline
     request = validate_request(body, definition, engine.limits)
     recognised = recognise_orders(request, engine.catalogue)
@@ -67,16 +67,23 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
     if not recognised.orders:
         return HookOutcome(with_unreadable({"cards": []}, request, recognised.unreadable), request)
     data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
-    try:
-        facts = extract_facts(data, recognised.orders, now, engine.fact_rules,
-                              past_deadline=lambda: time.monotonic() > deadline)
+    facts = extract_facts(data, recognised.orders, now, engine.fact_rules,
+                          past_deadline=lambda: time.monotonic() > deadline)
+    try:  # the facts are computed as the steps read them, so the deadline can pass in any of them
+        ratings, response = _rate_and_answer(request, recognised, data, facts, engine)
     except DeadlinePassed as late:
         log.warning("call deadline passed", extra={"step": str(late)})
         response = {"cards": [out_of_time_card(request, recognised.orders)]}
         check_response(response)
         return HookOutcome(response, request, (), data)
-    # An order no topic takes is not rated, but the patient's escalations are still built: a red flag is
-    # never suppressed.
+    check_response(response)
+    return HookOutcome(response, request, tuple(ratings), data, facts)
+
+
+def _rate_and_answer(request: HookRequest, recognised: RecognisedOrders, data: PatientData, facts: ClinicalFacts,
+                     engine: Engine) -> tuple[list[Rating], dict[str, Any]]:
+    """Route, classify, rate and build the cards. An order no topic takes is not rated, but the patient's
+    escalations are still built: a red flag is never suppressed."""
     routes = [route_order(order, facts, engine.topics) for order in recognised.orders]
     # the variant depends on the topic, the order kind and (where a topic's rules read it) the order's region
     variants: dict[tuple[str, str, str | None], VariantMatch] = {}
@@ -91,5 +98,4 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
     unrouted = [r.order for r in routes if r.topic is None]
     response = with_unreadable(build_response(request, data, facts, ratings, engine.topics, engine.catalogue,
                                               engine.card_options, unrouted), request, recognised.unreadable)
-    check_response(response)
-    return HookOutcome(response, request, tuple(ratings), data, facts)
+    return ratings, response

@@ -20,6 +20,7 @@ fits, else the last candidate), with the candidates named (``possible``); if the
 
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -79,7 +80,7 @@ def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic, order: Any =
     if match.outcome != "insufficient-data" or not in_the_way:
         return match
     assumed = {n: Fact(n, value, (), "coded") for n, value in assumable.items()}
-    retry = _classify(replace(facts, facts={**facts.facts, **assumed}), kind, topic, order)
+    retry = _classify(replace(facts, facts=ChainMap(assumed, facts.facts)), kind, topic, order)  # the rest as read
     if retry.outcome != "matched":
         return match
     return replace(retry, provisional=tuple(n for n in retry.decided_by if n in assumable))

@@ -17,6 +17,7 @@ import pytest
 
 from cds_service.cli.fixtures import list_scenarios, materialise
 from cds_service.clinical import codes
+from cds_service.clinical.code_index import CodeIndex
 from cds_service.clinical.facts import ClinicalFacts, extract_facts, load_fact_rules
 from cds_service.clinical.facts import resources as fact_resources
 from cds_service.clinical.facts.index import CURRENT_CONDITIONS, Group, lookup, of, record_index
@@ -76,6 +77,7 @@ class Calls:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count: Counter[str] = Counter()
         self._patch(monkeypatch, fact_resources, "_build_view", "views")
+        self._patch(monkeypatch, CodeIndex, "keys_matches", "coding tuples looked up")
         self._patch(monkeypatch, codes.Concept, "match_keys", "code matches")
         self._patch(monkeypatch, codes.CodeList, "any_match_keys", "code list matches")
         self._patch(monkeypatch, codes.TextPatterns, "search", "text searches")
@@ -105,13 +107,14 @@ def test_a_large_record_gives_the_facts_of_the_small_one_with_the_same_matching_
     assert large_facts == small_facts
     added = (conditions + observations) - (conditions + observations) // 100
     assert large_count["views"] - small_count["views"] == added  # each added resource read once
-    for label in ("code matches", "code list matches", "text searches"):
+    assert small_count["coding tuples looked up"] > 0 and small_count["text searches"] > 0
+    for label in ("coding tuples looked up", "code matches", "code list matches", "text searches"):
         assert large_count[label] == small_count[label], label
 
 
 def test_each_resource_is_indexed_once_per_extraction() -> None:
     data = seed_padded(300, 300)
-    with fact_resources.resource_views(RULES.text_screen):
+    with fact_resources.ExtractionViews(RULES.text_screen).active():
         first = record_index(data)
         lookup(data, RULES.concept("malignancy"), CURRENT_CONDITIONS)
         lookup(data, RULES.concept("deformity"), CURRENT_CONDITIONS, of("Observation"))
@@ -140,14 +143,14 @@ def scenarios() -> Iterator[str]:
 @pytest.mark.parametrize("name", list(scenarios()))
 def test_lookups_give_what_a_scan_gives_on_every_fixture_scenario(name: str) -> None:
     data = patient_data(materialise(name, TODAY).resources)
-    with fact_resources.resource_views(RULES.text_screen):
+    with fact_resources.ExtractionViews(RULES.text_screen).active():
         for concept in RULES.concepts.values():
             for groups in GROUP_SETS:
                 assert lookup(data, concept, *groups) == scan(data, concept, groups), (concept.name, groups)
 
 
 def test_a_passed_deadline_stops_the_extraction_while_indexing() -> None:
-    """The caller's clock is asked before extraction and every 1,024 resources: with 8,000 Conditions and a
+    """The caller's clock is asked before each fact rule and every 1,024 resources: with 8,000 Conditions and a
     deadline that passes at the fourth question, indexing stops at 3,072 resources, and no fact comes back."""
     from cds_service.clinical.facts import DeadlinePassed
 
@@ -157,9 +160,11 @@ def test_a_passed_deadline_stops_the_extraction_while_indexing() -> None:
         asked.append(1)
         return len(asked) > 3
 
+    facts = extract_facts(seed_padded(8_000), [], NOW, RULES, past_deadline)  # nothing computed yet
+    assert asked == []
     with pytest.raises(DeadlinePassed, match="3072 resources read"):
-        extract_facts(seed_padded(8_000), [], NOW, RULES, past_deadline)
-    assert len(asked) == 4  # once before extraction, then at 1,024, 2,048 and 3,072 resources
+        facts.facts.get("malignancy")
+    assert len(asked) == 4  # once before the first rule, then at 1,024, 2,048 and 3,072 resources
 
 
 def test_no_deadline_and_a_deadline_not_passed_give_the_same_facts() -> None:

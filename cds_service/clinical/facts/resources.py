@@ -184,8 +184,15 @@ def _build_view(resource: Mapping[str, Any]) -> ResourceView:
                         tuple(coded_key(c) for c in resource_codings), resource_texts)
 
 
-class _Extraction:
-    """One extraction's views (keyed by id(resource)) and which of their texts are worth a text search."""
+class ExtractionViews:
+    """One call's resource views (keyed by id(resource)) and which of their texts are worth a text search.
+
+    The facts of a call are extracted as they are asked for (``facts/demand.py``), so the views live as long as
+    the call's facts and are made current (``active``) around each fact rule: nothing is shared between calls
+    or threads, and no patient data outlives the request.
+
+    ``screen`` joins the phrases of every concept and drug the extraction searches (``FactRules.text_screen``):
+    a text in which it finds nothing is not searched per concept, since no narrower pattern can match it."""
 
     def __init__(self, screen: TextPatterns) -> None:
         self.screen = screen
@@ -193,6 +200,14 @@ class _Extraction:
         self.searchable_texts: dict[int, tuple[str, ...]] = {}
         self.occurs: dict[str, bool] = {}  # the screen's verdict per distinct text
         self.memo: dict[Any, Any] = {}  # other per-extraction results (``index.record_index``)
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        token = _EXTRACTION.set(self)
+        try:
+            yield
+        finally:
+            _EXTRACTION.reset(token)
 
     def view(self, resource: Mapping[str, Any]) -> ResourceView:
         found = self.views.get(id(resource))
@@ -212,38 +227,25 @@ class _Extraction:
         return found
 
 
-# The extraction running in this context (thread); None outside one.
-_EXTRACTION: ContextVar[_Extraction | None] = ContextVar("fact_resource_views", default=None)
-
-
-@contextmanager
-def resource_views(screen: TextPatterns) -> Iterator[None]:
-    """Cache resource views for the duration of one fact extraction; dropped on exit, so no patient data outlives
-    the request and nothing is shared between requests or threads.
-
-    ``screen`` joins the phrases of every concept and drug the extraction searches (``FactRules.text_screen``):
-    a text in which it finds nothing is not searched per concept, since no narrower pattern can match it."""
-    token = _EXTRACTION.set(_Extraction(screen))
-    try:
-        yield
-    finally:
-        _EXTRACTION.reset(token)
+# The extraction whose fact rule is running in this context (thread); None outside one.
+_EXTRACTION: ContextVar[ExtractionViews | None] = ContextVar("fact_resource_views", default=None)
 
 
 def extraction_memo() -> dict[Any, Any] | None:
-    """A dict that lives as long as the current ``resource_views()`` block (None outside one)."""
+    """A dict that lives as long as the active ``ExtractionViews`` (None outside one)."""
     extraction = _EXTRACTION.get()
     return extraction.memo if extraction else None
 
 
 def view(resource: Mapping[str, Any]) -> ResourceView:
-    """The resource's view: cached inside ``resource_views()``, built afresh outside it."""
+    """The resource's view: cached while an ``ExtractionViews`` is active, built afresh outside one."""
     extraction = _EXTRACTION.get()
     return extraction.view(resource) if extraction else _build_view(resource)
 
 
 def searchable(seen: ResourceView) -> tuple[str, ...]:
-    """The texts of a view a phrase search can match: screened inside ``resource_views()``, all of them outside."""
+    """The texts of a view a phrase search can match: screened while an ``ExtractionViews`` is active, all of
+    them outside one."""
     extraction = _EXTRACTION.get()
     return extraction.searchable(seen) if extraction else seen.texts
 

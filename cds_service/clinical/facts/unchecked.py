@@ -9,7 +9,7 @@ Safety facts also carry the benign assumption a provisional rating may be comput
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,16 +40,22 @@ def build_fact_sources(data: Mapping[str, Any]) -> Mapping[str, FactSource]:
             for name, spec in data["facts"].items()}
 
 
-def unchecked_absences(values: Mapping[str, Any], data: PatientData,
-                       sources: Mapping[str, FactSource]) -> dict[str, Unchecked]:
-    """The facts whose 'nothing found' value rests on data that could not be obtained."""
-    lost = {key for key, origin in data.origin.items() if origin == "missing"}
-    found: dict[str, Unchecked] = {}
-    for name, source in sources.items():
-        missing = tuple(k for k in source.keys if k in lost)
-        if missing and (name not in values or _frozen(values[name]) in source.absence):
-            found[name] = Unchecked(name, missing, source)
-    return found
+def lost_keys(data: PatientData) -> frozenset[str]:
+    """The prefetch keys that could not be obtained."""
+    return frozenset(key for key, origin in data.origin.items() if origin == "missing")
+
+
+def unchecked_absence(name: str, source: FactSource, lost: frozenset[str],
+                      found: Callable[[], Any]) -> Unchecked | None:
+    """Whether the fact's 'nothing found' value rests on data that could not be obtained. ``found`` gives what
+    the fact's rule found (an object with ``value``, or None); it is asked only when a feeding key was lost."""
+    missing = tuple(k for k in source.keys if k in lost)
+    if not missing:
+        return None
+    item = found()
+    if item is None or _frozen(item.value) in source.absence:
+        return Unchecked(name, missing, source)
+    return None
 
 
 def _frozen(value: Any) -> Any:
