@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .context import ContextRules, default_context_rules
-from .prefilter import literal_pattern, may_match, required_literals
+from .prefilter import Prefilter, build_prefilter
 
 # Canonical terminology names -> the Coding.system URIs that carry them (terminology-codes.md "FHIR system
 # URIs"; the icd-10 and OID aliases are what real EHR feeds send for ICD-10-CM and SNOMED CT).
@@ -134,7 +134,7 @@ class TextPatterns:
     pattern: re.Pattern[str] | None
     context: ContextRules | None = None  # None: the shipped rule table (clinical/shared/context.json)
     excludes: frozenset[str] = frozenset()  # categories besides negated/family/hypothetical that do not count
-    literals: re.Pattern[str] | None = None  # one of them occurs in every match (``prefilter.py``); None: always search
+    prefilter: Prefilter | None = None  # skips texts no phrase can match (``prefilter.py``); None: search every text
 
     def search(self, text: str | None) -> TextResult | None:
         """"positive" if an affirmed phrase occurs, else the context of the first non-affirmed one, else None.
@@ -144,7 +144,7 @@ class TextPatterns:
         if not text or self.pattern is None:
             return None
         text = text[:MAX_TEXT]
-        if not may_match(self.literals, text):
+        if self.prefilter is not None and not self.prefilter.may_match(text):
             return None
         rules = self.context or default_context_rules()
         result: TextResult | None = None
@@ -155,13 +155,13 @@ class TextPatterns:
             result = result or category
         return result
 
-    def occurs(self, text: str) -> bool:
-        """Whether any phrase occurs in the searched part of ``text``, in any context.
+    def may_occur(self, text: str) -> bool:
+        """False only when no phrase can occur in the searched part of ``text``: the prefilter's answer, which
+        may say True for a text no phrase matches, so it is a screen, never a finding.
 
-        Used as a screen with the phrases of every concept joined: where none of them occurs, no concept's
-        ``search`` can find anything, so most texts are scanned once instead of once per concept."""
-        text = text[:MAX_TEXT]
-        return self.pattern is not None and may_match(self.literals, text) and self.pattern.search(text) is not None
+        Used with the phrases of every concept joined: a text it rejects is searched by no concept (none of their
+        ``search`` can find anything in it), so most texts are tested once instead of once per concept."""
+        return self.pattern is not None and (self.prefilter is None or self.prefilter.may_match(text[:MAX_TEXT]))
 
 
 def build_text_patterns(phrases: Iterable[str], excludes: Iterable[str] = (),
@@ -170,8 +170,11 @@ def build_text_patterns(phrases: Iterable[str], excludes: Iterable[str] = (),
     phrases = list(phrases)
     if not phrases:
         return TextPatterns(None)
-    return TextPatterns(re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in phrases) + r")", re.IGNORECASE),
-                        context, frozenset(excludes), literal_pattern(required_literals(phrases)))
+    return TextPatterns(_joined(phrases), context, frozenset(excludes), build_prefilter(phrases, _joined))
+
+
+def _joined(phrases: list[str]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in phrases) + r")", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from test_context_sentences import SENTENCES
 from cds_service.clinical.code_index import CodeIndex
 from cds_service.clinical.codes import build_text_patterns
 from cds_service.clinical.facts import load_fact_rules
-from cds_service.clinical.prefilter import literal_pattern, required_literals
+from cds_service.clinical.prefilter import phrase_literals, trie_pattern
 
 RULES = load_fact_rules()
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
@@ -43,33 +43,46 @@ TEXTS = sorted({s for path in FIXTURES.glob("*.json") for s in _strings(json.loa
                   "Vertebroplastie \u00e0 T12", "cord   compression", "no cord compression", ""})
 
 
-def test_the_corpus_is_large_and_most_concepts_have_literals() -> None:
+def test_the_corpus_is_large_and_most_concepts_have_a_prefilter() -> None:
     assert len(TEXTS) > 500
-    with_literals = [c for c in RULES.concepts.values() if c.text.literals is not None]
+    filtered = [c for c in RULES.concepts.values() if c.text.prefilter is not None]
     with_text = [c for c in RULES.concepts.values() if c.text.pattern is not None]
-    assert len(with_literals) >= len(with_text) - 2  # the two vertebral-level patterns have none
+    assert len(filtered) == len(with_text)  # the vertebral levels ("L[1-5]") are kept as patterns beside literals
 
 
 @pytest.mark.parametrize("name", sorted(RULES.concepts))
 def test_prefilter_never_changes_a_search(name: str) -> None:
     patterns = RULES.concept(name).text
-    unfiltered = replace(patterns, literals=None)
+    unfiltered = replace(patterns, prefilter=None)
     assert [patterns.search(t) for t in TEXTS] == [unfiltered.search(t) for t in TEXTS]
 
 
-def test_prefilter_never_changes_the_screen() -> None:
+def test_the_screen_passes_every_text_some_concept_finds_something_in() -> None:
     screen = RULES.text_screen
-    unfiltered = replace(screen, literals=None)
-    assert [screen.occurs(t) for t in TEXTS] == [unfiltered.occurs(t) for t in TEXTS]
+    found = [t for t in TEXTS if any(c.text.search(t) for c in RULES.concepts.values())
+             or any(d.text.search(t) for d in RULES.drugs)]
+    assert found and all(screen.may_occur(t) for t in found)
+    assert sum(not screen.may_occur(t) for t in TEXTS) > 100  # and it does reject texts
+    assert screen.may_occur("T12") and screen.may_occur("L4-L5")  # vertebral levels have no literal: searched
 
 
-def test_required_literals_of_typical_phrases() -> None:
-    assert required_literals(["vertebral artery (?:injury|dissection)"]) == {"vertebral artery "}
-    assert required_literals(["(?:c[1-7]-c[2-7]|c[1-7]) (?:fusion|discectomy)"]) == {"fusion", "discectomy"}
-    assert required_literals(["osteoporo(?:sis|tic)", "VCF"]) == {"osteoporo", "vcf"}
-    assert required_literals(["L[1-5](?:[-/](?:L[1-5]|S1))?"]) is None  # nothing of three letters is required
-    assert required_literals(["HIV", "T[0-9]"]) is None  # one phrase without literals: always search
-    assert literal_pattern(frozenset(f"word{i}" for i in range(41))) is None  # too many to pay
+def test_literals_of_typical_phrases() -> None:
+    assert phrase_literals("vertebral artery (?:injury|dissection)") == {"vertebral artery "}
+    assert phrase_literals("(?:c[1-7]-c[2-7]|c[1-7]) (?:fusion|discectomy)") == {"fusion", "discectomy"}
+    assert phrase_literals("osteoporo(?:sis|tic)") == {"osteoporo"}
+    assert phrase_literals("L[1-5](?:[-/](?:L[1-5]|S1))?") is None  # nothing of three letters is required
+    assert build_text_patterns(["L[1-5]", "T1[0-2]"]).prefilter is None  # no phrase has a literal
+    mixed = build_text_patterns(["HIV", "T1[0-2]"]).prefilter
+    assert mixed is not None and mixed.may_match("hiv positive") and mixed.may_match("T12 fracture")
+    assert not mixed.may_match("no finding")
+
+
+def test_the_trie_finds_each_word_and_nothing_else() -> None:
+    words = ["fracture", "fract", "fusion", "vertebral artery ", "vcf", "a.b"]
+    pattern = trie_pattern(words)
+    for word in words:
+        assert pattern.search(f"x {word} y"), word
+    assert not pattern.search("frac fusio vertebral arter vc axb")
 
 
 def test_a_non_ascii_text_is_always_searched() -> None:

@@ -192,13 +192,13 @@ class ExtractionViews:
     or threads, and no patient data outlives the request.
 
     ``screen`` joins the phrases of every concept and drug the extraction searches (``FactRules.text_screen``):
-    a text in which it finds nothing is not searched per concept, since no narrower pattern can match it."""
+    a text its prefilter rejects is not searched per concept, since no narrower pattern can match it."""
 
     def __init__(self, screen: TextPatterns) -> None:
         self.screen = screen
         self.views: dict[int, ResourceView] = {}
         self.searchable_texts: dict[int, tuple[str, ...]] = {}
-        self.occurs: dict[str, bool] = {}  # the screen's verdict per distinct text
+        self.occurs: dict[str, bool] = {}  # the screen's verdict per distinct text (``TextPatterns.may_occur``)
         self.memo: dict[Any, Any] = {}  # other per-extraction results (``index.record_index``)
 
     @contextmanager
@@ -222,7 +222,7 @@ class ExtractionViews:
             occurs = self.occurs
             for text in seen.texts:
                 if text not in occurs:
-                    occurs[text] = self.screen.occurs(text)
+                    occurs[text] = self.screen.may_occur(text)
             found = self.searchable_texts[id(seen.resource)] = tuple(t for t in seen.texts if occurs[t])
         return found
 
