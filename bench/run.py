@@ -1,7 +1,10 @@
 """End-to-end benchmark of the service under gunicorn on loopback; prints one table (``make bench``).
 
 Rows (each: requests/s, latency percentiles, errors, peak RSS per gunicorn worker, cards in the answer):
-  1 baseline      an empty JSON POST answered by a trivial Flask app under the same ``cds-service serve``
+  1 baseline      the typical row's request (the same bytes) answered by a trivial Flask app that parses it and
+                  returns no cards, under the same ``cds-service serve``: issue 16's anchor, "the same server
+                  stack answering the same body with no work". baseline-empty: the same app sent ``{}`` (the
+                  anchor of the runs before 2026-12-01; info only)
   2 typical       order-select, full prefetch, the seed scenario padded to ~60 resources
   3 large-500     the same with 500 Observations;  large-5000: with 5,000 Observations;
     conditions-8000: with 8,000 Conditions. Rows 2-3 are served with the hook templates' ``_count`` removed
@@ -362,8 +365,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--delay-ms", type=float, default=50.0, help="latency the proxy adds per FHIR request")
     parser.add_argument("--query-repeat", type=int, default=20, help="sequential reads per query in row 5")
-    parser.add_argument("--rows", default="baseline,typical,typical@1,large-500@1,large-5000@1,large-5000,"
-                                          "conditions-8000@1,flood-10000@1,fetch,fetch@1,query,query-all")
+    parser.add_argument("--rows", default="baseline,baseline-empty,typical,typical@1,large-500@1,large-5000@1,"
+                                          "large-5000,conditions-8000@1,flood-10000@1,fetch,fetch@1,query,query-all")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     wanted = [row for row in args.rows.split(",") if row]
@@ -374,7 +377,7 @@ def main() -> int:
     flood = padded_scenario(today, 10_000)  # sent to the service as shipped: cut at the templates' _count
     sizes = {row: resource_count(scenarios.get(row.split("@")[0], flood if row.startswith("flood") else None)
                                  or scenarios["typical"])
-             for row in wanted if row not in {"baseline", "query", "query-all"}}
+             for row in wanted if row not in {"baseline-empty", "query", "query-all"}}
     rows: dict[str, dict[str, Any]] = {}
     cleanup: list[Callable[[], None]] = []
 
@@ -390,20 +393,21 @@ def main() -> int:
             return path
 
         try:
-            if "baseline" in wanted:
+            bodies = {name: body_file(name, hook_request(scenario, "order-select", with_prefetch=True,
+                                                         fhir_server=None, definition=uncapped(definition)))
+                      for name, scenario in scenarios.items()}
+            if {"baseline", "baseline-empty"} & set(wanted):
                 server, base = start_cds("baseline", [sys.executable, str(BENCH / "baseline_app.py")], args, work)
                 cleanup.append(server.stop)
-                rows["baseline"] = load(f"{base}/cds-services/{definition.id}", body_file("empty", {}), args, server,
-                                        concurrency("baseline"))
+                for row, body in (("baseline", bodies["typical"]), ("baseline-empty", body_file("empty", {}))):
+                    if row in wanted:
+                        rows[row] = load(f"{base}/cds-services/{definition.id}", body, args, server, concurrency(row))
                 server.stop()
             serve = [sys.executable, "-m", "cds_service", "serve"]
             if any(row.split("@")[0] in scenarios for row in wanted):
                 cds, base = start_cds("cds-uncapped", serve, args, work, uncapped_hooks(work))
                 cleanup.append(cds.stop)
                 url = f"{base}/cds-services/{definition.id}"
-                bodies = {name: body_file(name, hook_request(scenario, "order-select", with_prefetch=True,
-                                                             fhir_server=None, definition=uncapped(definition)))
-                          for name, scenario in scenarios.items()}
                 for row in wanted:
                     if row.split("@")[0] in scenarios:
                         rows[row] = load(url, bodies[row.split("@")[0]], args, cds, concurrency(row))
