@@ -51,6 +51,7 @@ class _TypeIndex:
     by_keys: dict[Keys, list[int]] = field(default_factory=dict)
     by_texts: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # screened texts, non-empty only
     by_matcher: dict[int, dict[int, str]] | None = None  # id of a code list or concept -> position -> code
+    joined: str | None = None  # every screened text of the type, one string (``RecordIndex._may_find_text``)
 
 
 class RecordIndex:
@@ -121,6 +122,21 @@ class RecordIndex:
             self._texts[memo] = tuple(hits)
         return self._texts[memo]
 
+    @staticmethod
+    def _may_find_text(concept: Concept, index: _TypeIndex) -> bool:
+        """False when none of the type's texts holds a literal of the concept (``prefilter.py``): one test of
+        all of them joined, instead of one per text, for the usual case of a concept the record never names.
+
+        The texts are joined with NUL, which no literal contains, so a literal is found in the joined string
+        exactly when it is in one of the texts. A concept with phrases that have no literal is always searched
+        text by text (those phrases are patterns whose context at a text's edge the join could change)."""
+        prefilter = concept.text.prefilter
+        if prefilter is None or prefilter.rest is not None:
+            return bool(index.by_texts)
+        if index.joined is None:
+            index.joined = "\x00".join(text for texts in index.by_texts for text in texts)
+        return prefilter.may_match(index.joined)
+
     def find(self, concept: Concept, groups: Sequence[Group]) -> list[Evidence]:
         """``resources.find`` over the groups' resources, concatenated in the order given."""
         found: list[Evidence] = []
@@ -130,7 +146,7 @@ class RecordIndex:
                 continue
             coded = self._coded(index, concept)
             written: dict[int, tuple[tuple[TextResult, str], ...]] = {}
-            for texts, positions in index.by_texts.items():
+            for texts, positions in index.by_texts.items() if self._may_find_text(concept, index) else ():
                 hits = self._text(concept, texts)
                 if hits:
                     written.update((p, hits) for p in positions if p not in coded)
