@@ -147,23 +147,38 @@ _CODED_FIELDS = {
     "Medication": ("code",),
 }
 _TEXT_FIELDS = ("conclusion", "valueString", "description")
+_CODE = ("code",)
 
 
 def _read(resource: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], tuple[str, ...]]:
     """The codings of a resource's coded fields, and its free text: CodeableConcept.text, coding displays,
-    conclusion, notes (one pass over the coded fields for both)."""
+    conclusion, notes (one pass over the coded fields for both). Run once per resource of every call, so
+    written without generators: the plain JSON case (a dict) is tested first."""
     codings: list[Mapping[str, Any]] = []
     texts: list[str] = []
-    for field in _CODED_FIELDS.get(str(resource.get("resourceType")), ("code",)):
-        for concept in _concepts(resource.get(field)):
-            if isinstance(concept.get("text"), str):
-                texts.append(concept["text"])
-            codings.extend(c for c in concept.get("coding") or () if _is_mapping(c))
-    texts.extend(str(c["display"]) for c in codings if isinstance(c.get("display"), str))
-    texts.extend(resource[f] for f in _TEXT_FIELDS if isinstance(resource.get(f), str))
-    for note in _concepts(resource.get("note")):
-        if isinstance(note.get("text"), str):
-            texts.append(note["text"])
+    kind = resource.get("resourceType")
+    for field in _CODED_FIELDS.get(kind, _CODE) if isinstance(kind, str) else _CODE:
+        value = resource.get(field)
+        for concept in (value,) if type(value) is dict else _concepts(value):
+            text = concept.get("text")
+            if isinstance(text, str):
+                texts.append(text)
+            for coding in concept.get("coding") or ():
+                if _is_mapping(coding):
+                    codings.append(coding)
+    for coding in codings:
+        display = coding.get("display")
+        if isinstance(display, str):
+            texts.append(display)
+    for name in _TEXT_FIELDS:
+        value = resource.get(name)
+        if isinstance(value, str):
+            texts.append(value)
+    note = resource.get("note")
+    if note is not None:
+        for item in _concepts(note):
+            if isinstance(item.get("text"), str):
+                texts.append(item["text"])
     return codings, tuple(texts)
 
 
