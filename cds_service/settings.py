@@ -38,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_FHIR_ALLOWLIST", "fhir_allowlist", str, "", "Comma-separated base-URL prefixes of FHIR servers the service may call (SSRF guard). Empty = loopback (any port) only in the unauthenticated development mode; with trusted issuers, no FHIR server until one is listed."),
     Setting("CDS_FHIR_TIMEOUT", "fhir_timeout", float, 0.4, "Seconds allowed for one FHIR HTTP request (connect + read)."),
     Setting("CDS_FHIR_BUDGET", "fhir_budget", float, 0.8, "Seconds allowed for all FHIR fetching of one hook call, pages included."),
-    Setting("CDS_CALL_DEADLINE", "call_deadline", float, 1.0, "Seconds one hook call may take in all, FHIR fetching included (keep it above `CDS_FHIR_BUDGET`); past it, the orders get a 'not checked in time' card, never a rating or a 5xx."),
+    Setting("CDS_CALL_DEADLINE", "call_deadline", float, 1.0, "Seconds one hook call may take in all, FHIR fetching included (must be above `CDS_FHIR_BUDGET`: `serve` refuses to start otherwise); past it, the orders get a 'not checked in time' card, never a rating or a 5xx."),
     Setting("CDS_FHIR_MAX_PAGES", "fhir_max_pages", int, 5, "Most `next` pages followed per prefetch query."),
     Setting("CDS_MAX_BODY_BYTES", "max_body_bytes", int, 10_000_000, "Largest request body accepted (413 above)."),
     Setting("CDS_MAX_JSON_DEPTH", "max_json_depth", int, 64, "Deepest JSON nesting accepted (400 above)."),

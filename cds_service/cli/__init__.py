@@ -57,6 +57,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"cds-service: cannot start: {exc}", file=sys.stderr)
         return 2
+    if settings.call_deadline <= settings.fhir_budget:
+        print(f"cds-service: refusing to start: CDS_CALL_DEADLINE ({settings.call_deadline:g} s) must be longer "
+              f"than CDS_FHIR_BUDGET ({settings.fhir_budget:g} s): a call that needed its whole FHIR budget would "
+              "always end 'not checked in time' (raise CDS_CALL_DEADLINE)", file=sys.stderr)
+        return 2
     if settings.authentication_configured and not settings.public_base_url and not args.trust_host_header:
         print("cds-service: refusing to start: trusted issuers are configured but CDS_PUBLIC_BASE_URL is empty, "
               "so a JWT's aud would be checked against the client's own Host header (set CDS_PUBLIC_BASE_URL, "

@@ -38,6 +38,13 @@ def test_bad_setting_stops_start_up(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert "CDS_FHIR_TIMEOUT must be float, got 'soon'" in capsys.readouterr().err
 
 
+def test_a_call_deadline_within_the_fhir_budget_refuses_to_start(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CDS_FHIR_BUDGET", "6")  # the README's public-sandbox setting, without its deadline
+    assert main(["serve", "--port", "1"]) == 2
+    assert "CDS_CALL_DEADLINE (1 s) must be longer than CDS_FHIR_BUDGET (6 s)" in capsys.readouterr().err
+
+
 def serve_stderr(args: list[str], tmp_path: Path, **env: str) -> tuple[int, list[str]]:
     """``python -m cds_service serve ...`` as a user runs it: exit code and stderr lines."""
     result = subprocess.run([sys.executable, "-m", "cds_service", "serve", *args], cwd=REPO, capture_output=True,
