@@ -134,10 +134,10 @@ class LiveService:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"service exited: {self.log()}")
-            try:
-                if requests.get(f"{self.base_url}/healthz", timeout=1).ok:
+            try:  # the front accepts before the workers have loaded; on a busy machine that takes seconds
+                if requests.get(f"{self.base_url}/healthz", timeout=2).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"service did not answer /healthz within {limit_s:g} s")
