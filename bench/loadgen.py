@@ -1,7 +1,9 @@
-"""Closed-loop HTTP load generator: N threads, one keep-alive connection each, for a fixed duration.
+"""Closed-loop HTTP load generator: N client processes, one keep-alive connection each, for a fixed duration.
 
-Runs as its own process (``bench/run.py`` starts it) so that its GIL and CPU time are not the server's.
-Each thread sends the same request again as soon as the previous answer is read; latency is measured from
+Runs apart from the server (``bench/run.py`` starts it) so that its CPU time is not the server's, and each
+connection is its own process so that no client waits for another's GIL before it reads its answer (with
+threads in one process that wait, up to the 5 ms switch interval, was part of every measured latency).
+Each client sends the same request again as soon as the previous answer is read; latency is measured from
 sending the request to reading the whole body. The first ``--warmup`` seconds are not counted (lazy
 imports, first connections). Prints one JSON object on stdout.
 
@@ -13,10 +15,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import threading
 import time
 from collections import Counter
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -59,22 +64,39 @@ def worker(host: str, port: int, path: str, body: bytes | None, start: float, co
         statuses.update(seen)
 
 
+def client(args: tuple[Any, ...], results: Connection) -> None:
+    """One client process: ``worker`` on its own connection, its latencies and statuses sent back."""
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    worker(*args, latencies, statuses, threading.Lock())
+    results.send((latencies, dict(statuses)))
+    results.close()
+
+
 def run(url: str, body: bytes | None, concurrency: int, duration: float, warmup: float) -> dict[str, object]:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
-    lock = threading.Lock()
-    start = time.perf_counter() + 0.2  # every thread connects, then all begin together
+    start = time.perf_counter() + 0.5  # every client starts and connects, then all begin together
     count_from = start + warmup
     stop = count_from + duration
-    threads = [threading.Thread(target=worker, args=(parts.hostname, parts.port, path, body, start, count_from,
-                                                     stop, latencies, statuses, lock))
-               for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    forked = multiprocessing.get_context("fork")  # perf_counter is the system's monotonic clock: shared
+    clients, pipes = [], []
+    for _ in range(concurrency):
+        ours, theirs = forked.Pipe(duplex=False)
+        process = forked.Process(target=client, args=((parts.hostname, parts.port, path, body, start, count_from,
+                                                      stop), theirs))
+        process.start()
+        theirs.close()
+        clients.append(process)
+        pipes.append(ours)
+    for pipe in pipes:
+        mine, seen = pipe.recv()
+        latencies.extend(mine)
+        statuses.update(seen)
+    for process in clients:
+        process.join()
     latencies.sort()
     ok = statuses.get("200", 0)
     return {

@@ -3,8 +3,10 @@
 Why: every fact rule used to walk every resource of the types it reads, so a chart of 8,000 Conditions was
 walked some forty times per call. A chart holds few distinct codings and texts (8,000 problem-list entries
 carry a handful of codes), so the index groups each type's resources by their coding tuple and by their
-screened text tuple (``FactRules.text_screen``, run once per resource here). A concept is matched once per
-distinct tuple (remembered for the extraction), and only the resources that matched are read.
+screened text tuple (``FactRules.text_screen``, run once per resource here). Each distinct coding tuple is
+looked up once for every concept at once (``code_index.py``); a concept's phrases are searched only in the
+types whose texts hold one of its literals (``prefilter.py``), once per distinct text tuple; only the
+resources that matched are read.
 
 Results are exactly what a scan in record order gives (``resources.find``): the groups in the order asked,
 each in record order; void resources (entered-in-error, refuted, cancelled) are left out, as every rule
