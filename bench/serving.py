@@ -1,4 +1,4 @@
-"""The serving stack side by side: slow clients, throughput and keep-alive balance (issue 17 item 1, issue 16).
+"""The serving stack side by side: slow clients, heavy neighbours, throughput, keep-alive balance (issues 16, 17).
 
 For each stack given (``front``: today's ``cds-service serve``; ``gunicorn``: ``serve --server gunicorn``, the
 previous gthread stack; ``gevent``: gunicorn gevent workers, with ``--python`` naming a venv that has gevent),
@@ -9,6 +9,12 @@ on loopback only, every server started here stopped at the end:
              while an ordinary call (a typical order-select, a new connection each) runs back to back;
              prints its p50/p99/max and errors. Target: p99 < 100 ms.
   quiet      the same ordinary calls with no slow clients, for reference.
+  neighbours on a fresh server: 8 persistent connections (loadgen -c 8) send, back to back, an order-select whose
+             prefetch is about 8 MB (the typical chart plus 8,000 Observations and 3,600 Conditions, every
+             key sent whole as by an EHR that ignores ``_count``, to the service as shipped, which cuts each key
+             at its template's count; under CDS_MAX_BODY_BYTES) while one more (loadgen -c 1) sends the
+             typical order-select for --hold s; prints one heavy call alone, the heavy calls' count/p50 and
+             the ordinary call's p50/p95/p99/max and errors. Target (issue 16): ordinary p99 < 1 s.
   throughput the baseline app and the typical order-select at concurrency 4 (bench/loadgen.py).
   balance    --starts fresh starts, each: 4 persistent connections (loadgen -c 4), req/s and p99 per start.
 
@@ -39,6 +45,7 @@ from records import padded_scenario, uncapped  # noqa: E402
 from run import Process, free_port  # noqa: E402
 
 from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
+from cds_service.settings import load_settings  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only, by construction
 # bench/baseline_app.py as it is, plus the extensions["cds"] that serve's fail-fast check closes (the KeyError
@@ -58,6 +65,8 @@ sys.exit(cli.main(["serve", *sys.argv[1:]]))
 
 
 PYTHON = {"python": sys.executable}  # --python: the interpreter that runs the servers
+HEAVY = {"observations": 8_000, "conditions": 3_600}  # the JSON body: about 8.1 MB
+NEIGHBOURS_P99_MS = 1000.0
 
 
 def start(stack: str, work: Path, name: str, baseline: bool = False) -> tuple[Process, int]:
@@ -146,11 +155,25 @@ def ordinary_calls(port: int, path: str, body: bytes, seconds: float) -> dict[st
             "max_ms": latencies[-1]}
 
 
-def loadgen(port: int, path: str, body_file: Path, seconds: float) -> dict[str, Any]:
+def loadgen(port: int, path: str, body_file: Path, seconds: float, concurrency: int = 4,
+            warmup: float = 1.0) -> dict[str, Any]:
     out = subprocess.run([sys.executable, str(BENCH / "loadgen.py"), "--url", f"http://{HOST}:{port}{path}",
-                          "--body", str(body_file), "-c", "4", "-d", str(seconds), "--warmup", "1"],
+                          "--body", str(body_file), "-c", str(concurrency), "-d", str(seconds),
+                          "--warmup", str(warmup)],
                          check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     return json.loads(out)
+
+
+def neighbours(port: int, path: str, work: Path, hold: float) -> dict[str, Any]:
+    """The heavy calls start first and stop last: the ordinary call's counted window (after its 2 s warm-up)
+    lies inside theirs with a second to spare at each end."""
+    heavy: dict[str, Any] = {"alone": loadgen(port, path, work / "heavy.json", 3.0, concurrency=1)}
+    thread = threading.Thread(target=lambda: heavy.update(
+        c8=loadgen(port, path, work / "heavy.json", hold + 2.0, concurrency=8)))
+    thread.start()
+    ordinary = loadgen(port, path, work / "typical.json", hold, concurrency=1, warmup=2.0)
+    thread.join()
+    return {"ordinary": ordinary, **heavy, "heavy_bytes": (work / "heavy.json").stat().st_size}
 
 
 def main() -> int:
@@ -160,7 +183,7 @@ def main() -> int:
     parser.add_argument("--hold", type=float, default=20.0, help="seconds the slow clients are held (at most 60)")
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per throughput/balance run")
     parser.add_argument("--starts", type=int, default=5, help="fresh starts for the balance check")
-    parser.add_argument("--phases", default="quiet,slow,throughput,balance")
+    parser.add_argument("--phases", default="quiet,slow,neighbours,throughput,balance")
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter for the servers (e.g. a venv with gevent for --stacks gevent)")
     args = parser.parse_args()
@@ -177,6 +200,12 @@ def main() -> int:
         work = Path(tmp)
         (work / "typical.json").write_bytes(body)
         (work / "empty.json").write_text("{}")
+        if "neighbours" in phases:
+            heavy = json.dumps(hook_request(padded_scenario(date.today(), HEAVY["observations"], HEAVY["conditions"]),
+                                            "order-select", with_prefetch=True, fhir_server=None,
+                                            definition=uncapped(definition))).encode()
+            assert len(heavy) < load_settings().max_body_bytes, "the heavy body must stay under CDS_MAX_BODY_BYTES"
+            (work / "heavy.json").write_bytes(heavy)
         for stack in args.stacks.split(","):
             row: dict[str, Any] = results.setdefault(stack, {})
             server, port = start(stack, work, f"{stack}-main")
@@ -196,6 +225,13 @@ def main() -> int:
                     row["typical"] = loadgen(port, path, work / "typical.json", args.duration)
             finally:
                 server.stop()
+            if "neighbours" in phases:
+                server, port = start(stack, work, f"{stack}-neighbours")
+                try:
+                    ordinary_calls(port, path, body, 1.0)
+                    row["neighbours"] = neighbours(port, path, work, hold)
+                finally:
+                    server.stop()
             if "throughput" in phases:
                 base, base_port = start(stack, work, f"{stack}-baseline", baseline=True)
                 try:
@@ -227,7 +263,19 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         typical = f"{row['typical']['rps']:.0f} ({row['typical']['p99_ms']:.1f})" if "typical" in row else "-"
         balance = ", ".join(f"{b['rps']:.0f} ({b['p99_ms']:.0f})" for b in row.get("balance", [])) or "-"
         print(f"| {stack} | {quiet} | {slow} | {base} | {typical} | {balance} |")
-
+    for stack, row in results.items():
+        if "neighbours" in row:
+            n, alone, c8 = (row["neighbours"][key] for key in ("ordinary", "alone", "c8"))
+            print(f"\n{stack} neighbours: heavy body {row['neighbours']['heavy_bytes']:,} bytes "
+                  f"({HEAVY['observations']:,} Observations, {HEAVY['conditions']:,} Conditions, sent whole)\n"
+                  f"  one heavy call alone: p50 {alone['p50_ms']:.0f} ms ({alone['requests']} calls, "
+                  f"{alone['errors']} errors)\n  8 heavy, back to back: {c8['requests']} calls, "
+                  f"p50 {c8['p50_ms']:.0f} ms, {c8['errors']} errors {c8['statuses']}\n"
+                  f"  ordinary beside them: {n['requests']} calls, p50 / p95 / p99 / max {n['p50_ms']:.1f} / "
+                  f"{n['p95_ms']:.1f} / {n['p99_ms']:.1f} / {n['max_ms']:.0f} ms, {n['errors']} errors {n['statuses']}")
+            verdict = "PASS" if n["p99_ms"] < NEIGHBOURS_P99_MS and not n["errors"] else "FAIL"
+            print(f"| {stack} neighbours: ordinary p99 ms | {n['p99_ms']:.1f} | < {NEIGHBOURS_P99_MS:.0f} | "
+                  f"{verdict} |")
 
 if __name__ == "__main__":
     sys.exit(main())
