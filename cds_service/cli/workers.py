@@ -5,7 +5,8 @@ slow client is lost to everyone (eight slow-header clients took the service down
 connections stick to the worker that accepted them (4 persistent connections landed on one worker in 3 of 6
 starts, one core idle). Here the front (``front.py``) reads every request in full, and the pool hands each
 request to the least busy worker: no application thread ever waits on a client, and the work spreads over the
-cores whatever the connections do.
+cores whatever the connections do. Large calls (``LARGE_BODY_BYTES``) take turns, one per worker, so a burst
+of them cannot hold every worker's interpreter lock while an ordinary call waits.
 
 Frames on the socketpair between the front and a worker: 4-byte big-endian length + pickle. The channel is
 private to our own processes (created before the fork, never on the network), so pickle is safe here.
@@ -154,17 +155,27 @@ class Worker:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     waiting: dict[int, asyncio.Future[Reply]] = field(default_factory=dict)
+    large: int = 0  # large calls in flight (``LARGE_BODY_BYTES``): at most one
 
 
 class WorkerGone(Exception):
     """The worker died with this request in flight."""
 
 
+# A request body from this size on is a large call (an 8 MB prefetch takes a worker some 300 ms, most of it
+# parsing JSON, which holds the interpreter lock). Design choice: each worker runs at most one large call at a
+# time and the rest wait here, so an ordinary call shares a worker with at most one of them; measured with
+# 8 concurrent 8 MB calls (bench/serving.py, neighbours): without it an ordinary call's p99 was 1.9-2.5 s.
+LARGE_BODY_BYTES = 1 << 20
+
+
 class Pool:
-    """Forked workers; each request goes to the worker with the fewest requests in flight (ties in turn)."""
+    """Forked workers; each request goes to the worker with the fewest requests in flight (ties in turn), an
+    ordinary one preferring a worker with no large call; large calls take turns, one per worker."""
 
     def __init__(self, count: int, threads: int, make_app: Callable[[], Any]) -> None:
         self.count, self.threads, self.make_app = count, threads, make_app
+        self.large_turns = asyncio.Semaphore(count)  # one large call per worker at a time
         self.workers: list[Worker] = []
         self.ids = itertools.count()
         self.turn = itertools.count()
@@ -231,14 +242,23 @@ class Pool:
                 self.workers.append(await self._spawn())
 
     def _pick(self) -> Worker:
-        least = min(len(w.waiting) for w in self.workers)
-        idle = [w for w in self.workers if len(w.waiting) == least]
+        free = [w for w in self.workers if not w.large] or self.workers  # a large call waits for a free one
+        least = min(len(w.waiting) for w in free)
+        idle = [w for w in free if len(w.waiting) == least]
         return idle[next(self.turn) % len(idle)]
 
     async def call(self, request: Request, timeout: float) -> Reply:
+        if len(request.body) < LARGE_BODY_BYTES:
+            return await self._send(request, timeout, large=False)
+        async with asyncio.timeout(timeout):
+            async with self.large_turns:
+                return await self._send(request, timeout, large=True)
+
+    async def _send(self, request: Request, timeout: float, large: bool) -> Reply:
         if not self.workers:
             raise WorkerGone()
         worker = self._pick()
+        worker.large += large
         request_id = next(self.ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         worker.waiting[request_id] = future
@@ -249,6 +269,7 @@ class Pool:
             return await asyncio.wait_for(future, timeout)
         finally:
             worker.waiting.pop(request_id, None)
+            worker.large -= large
 
     @property
     def in_flight(self) -> int:
