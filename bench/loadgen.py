@@ -1,8 +1,9 @@
 """Closed-loop HTTP load generator: N client processes, one keep-alive connection each, for a fixed duration.
 
 Runs apart from the server (``bench/run.py`` starts it) so that its CPU time is not the server's, and each
-connection is its own process so that no client waits for another's GIL before it reads its answer (with
-threads in one process that wait, up to the 5 ms switch interval, was part of every measured latency).
+connection is its own process so that no client waits for another's GIL before it reads its answer (design
+choice: threads in one process can add that wait to a measured latency; an A/B run on a busy machine,
+baseline and typical at concurrency 4, showed no difference beyond the noise).
 Each client sends the same request again as soon as the previous answer is read; latency is measured from
 sending the request to reading the whole body. The first ``--warmup`` seconds are not counted (lazy
 imports, first connections). Prints one JSON object on stdout.
