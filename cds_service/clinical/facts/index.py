@@ -115,7 +115,7 @@ class RecordIndex:
         memo = (id(concept), texts)
         if memo not in self._texts:
             hits: list[tuple[TextResult, str]] = []
-            for text in texts:
+            for text in texts if len(texts) == 1 or _may_match_joined(concept, "\x00".join(texts)) else ():
                 result = concept.text.search(text)
                 if result:
                     hits.append((result, text))
@@ -126,18 +126,13 @@ class RecordIndex:
 
     @staticmethod
     def _may_find_text(concept: Concept, index: _TypeIndex) -> bool:
-        """False when none of the type's texts holds a literal of the concept (``prefilter.py``): one test of
-        all of them joined, instead of one per text, for the usual case of a concept the record never names.
-
-        The texts are joined with NUL, which no literal contains, so a literal is found in the joined string
-        exactly when it is in one of the texts. A concept with phrases that have no literal is always searched
-        text by text (those phrases are patterns whose context at a text's edge the join could change)."""
-        prefilter = concept.text.prefilter
-        if prefilter is None or prefilter.rest is not None:
-            return bool(index.by_texts)
+        """False when none of the type's texts holds a literal of the concept: one test of all of them joined,
+        instead of one per text, for the usual case of a concept the record never names."""
+        if not index.by_texts:
+            return False
         if index.joined is None:
             index.joined = "\x00".join(text for texts in index.by_texts for text in texts)
-        return prefilter.may_match(index.joined)
+        return _may_match_joined(concept, index.joined)
 
     def find(self, concept: Concept, groups: Sequence[Group]) -> list[Evidence]:
         """``resources.find`` over the groups' resources, concatenated in the order given."""
@@ -181,6 +176,15 @@ class RecordIndex:
         for concept in concepts:
             positions.update(self._coded(index, concept))
         return [index.views[p].resource for p in sorted(positions)]
+
+
+def _may_match_joined(concept: Concept, joined: str) -> bool:
+    """The concept's prefilter (``prefilter.py``) on texts joined with NUL, which no literal contains, so a
+    literal is found in the joined string exactly when it is in one of the texts. A concept with phrases that
+    have no literal is always searched text by text (those phrases are patterns whose context at a text's edge
+    the join could change)."""
+    prefilter = concept.text.prefilter
+    return prefilter is None or prefilter.rest is not None or prefilter.may_match(joined)
 
 
 CURRENT_CONDITIONS = current("Condition")
