@@ -31,6 +31,7 @@ SYSTEM_ALIASES: Mapping[str, tuple[str, ...]] = {
 _SYSTEM_BY_URI = {uri: name for name, uris in SYSTEM_ALIASES.items() for uri in uris}
 
 MAX_TEXT = 4000  # characters of one free-text field that are searched; bounds the work per field
+JOIN = "\x00"  # joins texts for ``TextPatterns.may_match_joined``
 
 TextResult = Literal["positive", "negated", "historical", "hypothetical", "family"]
 
@@ -154,6 +155,14 @@ class TextPatterns:
                 return "positive"
             result = result or category
         return result
+
+    def may_match_joined(self, joined: str) -> bool:
+        """False only when no phrase can match any of some texts joined with ``JOIN`` (NUL, which no literal
+        contains, so a literal occurs in the joined string exactly when it occurs in one of the texts): one
+        prefilter test for many texts. Phrases without a literal are patterns whose context at a text's edge
+        the join could change, so with any of them this says True."""
+        prefilter = self.prefilter
+        return prefilter is None or prefilter.rest is not None or prefilter.may_match(joined)
 
     def may_occur(self, text: str) -> bool:
         """False only when no phrase can occur in the searched part of ``text``: the prefilter's answer, which

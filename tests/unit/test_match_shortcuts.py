@@ -18,7 +18,7 @@ import pytest
 from test_context_sentences import SENTENCES
 
 from cds_service.clinical.code_index import CodeIndex
-from cds_service.clinical.codes import build_text_patterns
+from cds_service.clinical.codes import JOIN, build_text_patterns
 from cds_service.clinical.facts import load_fact_rules
 from cds_service.clinical.prefilter import phrase_literals, trie_pattern
 
@@ -125,3 +125,18 @@ def test_an_excluded_coding_gives_way_to_the_next_one() -> None:
     assert malignancy.match_keys(keys) == counted[1]
     assert CodeIndex([malignancy]).keys_matches(keys) == {id(malignancy): counted[1]}
     assert RULES.code_index.keys_matches(keys).get(id(malignancy)) == counted[1]
+
+
+@pytest.mark.parametrize("name", sorted(RULES.concepts))
+def test_texts_joined_pass_whenever_one_of_them_matches(name: str) -> None:
+    patterns = RULES.concept(name).text
+    for start in range(0, len(TEXTS), 5):
+        chunk = TEXTS[start:start + 5]
+        if any(patterns.search(t) for t in chunk):
+            assert patterns.may_match_joined(JOIN.join(chunk)), chunk
+
+
+def test_a_literal_never_spans_two_joined_texts() -> None:
+    patterns = build_text_patterns(["vertebral artery"])
+    assert not patterns.may_match_joined(JOIN.join(["vertebral", "artery"]))
+    assert patterns.may_match_joined(JOIN.join(["none", "Vertebral artery dissection"]))

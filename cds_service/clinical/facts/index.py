@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..code_index import CodeIndex
-from ..codes import CodedKey, CodeList, Concept, TextResult
+from ..codes import JOIN, CodedKey, CodeList, Concept, TextResult
 from .resources import Evidence, ResourceView, extraction_memo, is_current, searchable, view
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class RecordIndex:
         memo = (id(concept), texts)
         if memo not in self._texts:
             hits: list[tuple[TextResult, str]] = []
-            for text in texts if len(texts) == 1 or _may_match_joined(concept, "\x00".join(texts)) else ():
+            for text in texts if len(texts) == 1 or concept.text.may_match_joined(JOIN.join(texts)) else ():
                 result = concept.text.search(text)
                 if result:
                     hits.append((result, text))
@@ -131,8 +131,8 @@ class RecordIndex:
         if not index.by_texts:
             return False
         if index.joined is None:
-            index.joined = "\x00".join(text for texts in index.by_texts for text in texts)
-        return _may_match_joined(concept, index.joined)
+            index.joined = JOIN.join(text for texts in index.by_texts for text in texts)
+        return concept.text.may_match_joined(index.joined)
 
     def find(self, concept: Concept, groups: Sequence[Group]) -> list[Evidence]:
         """``resources.find`` over the groups' resources, concatenated in the order given."""
@@ -176,15 +176,6 @@ class RecordIndex:
         for concept in concepts:
             positions.update(self._coded(index, concept))
         return [index.views[p].resource for p in sorted(positions)]
-
-
-def _may_match_joined(concept: Concept, joined: str) -> bool:
-    """The concept's prefilter (``prefilter.py``) on texts joined with NUL, which no literal contains, so a
-    literal is found in the joined string exactly when it is in one of the texts. A concept with phrases that
-    have no literal is always searched text by text (those phrases are patterns whose context at a text's edge
-    the join could change)."""
-    prefilter = concept.text.prefilter
-    return prefilter is None or prefilter.rest is not None or prefilter.may_match(joined)
 
 
 CURRENT_CONDITIONS = current("Condition")
