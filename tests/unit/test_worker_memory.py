@@ -25,23 +25,25 @@ import json, sys
 from cds_service import create_app
 from cds_service.settings import load_settings
 create_app(load_settings(json.loads(sys.argv[1]), data_dir=sys.argv[2])).extensions["cds"].close()
-print(json.dumps({name: name in sys.modules for name in ("jwt", "cryptography")}))
+print(json.dumps({name: name in sys.modules for name in ("jwt", "cryptography", "sqlalchemy.dialects.postgresql")}))
 """
 
 
 def loaded_after_start(environ: dict[str, str], data_dir: Path) -> dict[str, bool]:
-    """Which token libraries a fresh interpreter holds once the app is built (as a worker builds it)."""
+    """Which optional libraries a fresh interpreter holds once the app is built (as a worker builds it)."""
     out = subprocess.run([sys.executable, "-c", LOADED, json.dumps(environ), str(data_dir)], cwd=REPO,
                          capture_output=True, text=True, check=True, timeout=120)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_token_libraries_are_loaded_only_when_tokens_are_checked(tmp_path: Path) -> None:
-    assert loaded_after_start({}, tmp_path / "open") == {"jwt": False, "cryptography": False}
+def test_token_libraries_and_the_postgresql_dialect_load_only_when_used(tmp_path: Path) -> None:
+    """No trusted issuers: no PyJWT and cryptography; a SQLite store (the default): no PostgreSQL dialect."""
+    unused = {"jwt": False, "cryptography": False, "sqlalchemy.dialects.postgresql": False}
+    assert loaded_after_start({}, tmp_path / "open") == unused
     issuers = str(REPO / "tests" / "data" / "issuers" / "sandbox-dev.json")
     checked = loaded_after_start({"CDS_TRUSTED_ISSUERS_FILE": issuers, "CDS_PUBLIC_BASE_URL": "http://127.0.0.1"},
                                  tmp_path / "checked")
-    assert checked == {"jwt": True, "cryptography": True}
+    assert checked == {**unused, "jwt": True, "cryptography": True}
 
 
 def chart(conditions: int) -> bytes:
