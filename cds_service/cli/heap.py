@@ -5,7 +5,7 @@ kernel on free; but after each such free it raises the threshold to that size (u
 request's multi-MB body, decoded text and large dict tables come from the heap instead, where freed memory
 stays resident and the next large request's peak lands on top of it. Setting the threshold explicitly turns
 that adjustment off (mallopt(3)). Measured with ``bench/memory.py``: 8,000 Conditions at concurrency 1 peaked
-at about 156 MB per worker with the adjustment, 129 MB without. Other C libraries (musl) are left as they are.
+at 156 MB per worker (VmHWM) with the adjustment, 126 MB without. Other C libraries (musl) are left as they are.
 """
 
 from __future__ import annotations
