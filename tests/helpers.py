@@ -137,7 +137,7 @@ class LiveService:
             try:
                 if requests.get(f"{self.base_url}/healthz", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a loaded machine: workers still starting
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"service did not answer /healthz within {limit_s:g} s")
