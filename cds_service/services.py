@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cards import CardOptions, consult_id
 from .cards.content import ORDERS_EXTENSION
-from .cds_hooks.authenticate import Authenticator, build_authenticator
+from .cds_hooks.authenticate import build_authenticator
 from .cds_hooks.errors import CdsError
 from .cds_hooks.hook_definitions import load_hook_definitions
 from .cds_hooks.validate import Limits
@@ -28,6 +28,9 @@ from .ops.metrics import Metrics
 from .ops.store import FeedbackConflict, Store
 from .pipeline import Engine, HookOutcome
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .cds_hooks.tokens import Authenticator  # loaded only with trusted issuers (authenticate.py)
 
 log = logging.getLogger(__name__)
 

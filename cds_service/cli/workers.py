@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from .heap import fix_mmap_threshold
+
 log = logging.getLogger(__name__)
 HEADER = struct.Struct("!I")
 
@@ -66,6 +68,7 @@ def wsgi_environ(request: Request) -> dict[str, Any]:
         "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(request.body),
         "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
         "wsgi.input_terminated": True, "cds.listener": request.listener,
+        "cds.body": request.body,  # read in full and held to CDS_MAX_BODY_BYTES by the front (web.request_body)
     }
     for name, value in request.headers:
         if "_" in name:
@@ -102,15 +105,27 @@ def send_frame(sock: socket.socket, payload: Any, lock: threading.Lock) -> None:
         sock.sendall(HEADER.pack(len(data)) + data)
 
 
-def recv_exactly(sock: socket.socket, size: int) -> bytes | None:
-    chunks, remaining = [], size
-    while remaining:
-        chunk = sock.recv(min(remaining, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+def recv_exactly(sock: socket.socket, size: int) -> bytearray | None:
+    """Read into one buffer of the final size: a list of chunks joined at the end held the body twice."""
+    buffer = bytearray(size)
+    with memoryview(buffer) as view:
+        done = 0
+        while done < size:
+            received = sock.recv_into(view[done:], min(size - done, 1 << 20))
+            if not received:
+                return None
+            done += received
+    return buffer
+
+
+def recv_request(sock: socket.socket) -> tuple[int, Request] | None:
+    """The next frame from the front, or None once it is gone. The frame (a copy of the body) is let go on
+    return, so only ``Request.body`` stays while the request runs."""
+    head = recv_exactly(sock, HEADER.size)
+    frame = recv_exactly(sock, HEADER.unpack(head)[0]) if head is not None else None
+    if frame is None:
+        return None
+    return pickle.loads(frame)  # type: ignore[no-any-return]  # noqa: S301 (our own process, see the module docstring)
 
 
 def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) -> None:
@@ -118,6 +133,7 @@ def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) 
     or on SIGTERM (requests already received are finished first)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the front decides
     signal.signal(signal.SIGTERM, lambda *_: sock.shutdown(socket.SHUT_RD))
+    fix_mmap_threshold()  # a large request's buffers go back to the kernel when it ends (heap.py)
     app = make_app()
     lock = threading.Lock()
 
@@ -133,15 +149,8 @@ def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) 
             pass  # the front is gone; nobody to answer
 
     with ThreadPoolExecutor(threads, thread_name_prefix="wsgi") as pool:
-        while True:
-            head = recv_exactly(sock, HEADER.size)
-            if head is None:
-                break
-            data = recv_exactly(sock, HEADER.unpack(head)[0])
-            if data is None:
-                break
-            request_id, request = pickle.loads(data)  # noqa: S301 (our own process, see the module docstring)
-            pool.submit(run, request_id, request)
+        while (received := recv_request(sock)) is not None:
+            pool.submit(run, *received)
     # The worker leaves with os._exit (no atexit): close the app's services here, so the audit rows still
     # queued are written and the database and FHIR connections are let go (a graceful stop loses nothing).
     services = getattr(app, "extensions", {}).get("cds")

@@ -20,6 +20,7 @@ Nothing stored here is a name or free text: feedback keeps the coded override re
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -29,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The dialect module giving each backend's INSERT ... ON CONFLICT; only the configured one is imported (the
+# PostgreSQL dialect is about 2 MB a worker on a SQLite store).
+INSERT_DIALECTS = {"sqlite": "sqlalchemy.dialects.sqlite", "postgresql": "sqlalchemy.dialects.postgresql"}
 JTI_PURGE_INTERVAL_S = 60.0
 
 metadata = sa.MetaData()
@@ -108,7 +111,7 @@ class Store:
             # Owner-only from the first byte (SQLite gives its -wal/-shm files the database file's mode).
             os.close(os.open(self.url.database, os.O_CREAT | os.O_RDWR, 0o600))
         self.engine = _make_engine(self.url)
-        self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[self.url.get_backend_name()]
+        self._insert = importlib.import_module(INSERT_DIALECTS[self.url.get_backend_name()]).insert
         self._purge_lock = threading.Lock()
         self._next_purge = 0.0
         migrate(self.engine)

@@ -18,8 +18,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cds_service.cds_hooks.authenticate import Authenticator, load_trusted_issuers, parse_algorithms
+from cds_service.cds_hooks.authenticate import load_trusted_issuers, parse_algorithms
 from cds_service.cds_hooks.errors import Unauthorized
+from cds_service.cds_hooks.tokens import Authenticator
 from cds_service.ops.store import Store
 from cds_service.settings import SettingsError
 from tests.helpers import (

@@ -24,9 +24,11 @@ EDGE = ("cds_service.web", "cds_service.services", "cds_service.pipeline", "cds_
 # part -> modules (or module prefixes) it must not import, directly or through another module
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "cds_service.clinical": (*WEB_ONLY, *IO, *EDGE, "cds_service.ops", "cds_service.fhir.client",
-                             "cds_service.fhir.gather", "cds_service.cards", "cds_service.cds_hooks.authenticate"),
+                             "cds_service.fhir.gather", "cds_service.cards", "cds_service.cds_hooks.authenticate",
+                             "cds_service.cds_hooks.tokens"),
     "cds_service.cards": (*WEB_ONLY, *IO, *EDGE, "cds_service.ops", "cds_service.fhir.client",
-                          "cds_service.fhir.gather", "cds_service.cds_hooks.authenticate"),
+                          "cds_service.fhir.gather", "cds_service.cds_hooks.authenticate",
+                          "cds_service.cds_hooks.tokens"),
     "cds_service.fhir": (*WEB_ONLY, "sqlalchemy", *EDGE, "cds_service.clinical", "cds_service.cards"),
     "cds_service.cds_hooks": (*WEB_ONLY, "sqlalchemy", "prometheus_client", *EDGE, "cds_service.clinical",
                               "cds_service.cards", "cds_service.fhir", "cds_service.ops"),

@@ -1,0 +1,148 @@
+"""What keeps a worker's memory down (issue 16, peak RSS per worker), held by counts, never by timings: modules a
+worker does not load, the copies of a request body that exist at once, strings a large body shares, and a
+large request's C buffers going back to the kernel. ``bench/memory.py`` measures the result per worker."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import threading
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service.cds_hooks.validate import SHARED_STRINGS_FROM, Limits, parse_json
+from cds_service.cli.workers import HEADER, Request, call_app, recv_request
+from tests.helpers import REPO
+
+BODY_BYTES = 4_000_000
+LOADED = """
+import json, sys
+from cds_service import create_app
+from cds_service.settings import load_settings
+create_app(load_settings(json.loads(sys.argv[1]), data_dir=sys.argv[2])).extensions["cds"].close()
+print(json.dumps({name: name in sys.modules for name in ("jwt", "cryptography", "sqlalchemy.dialects.postgresql")}))
+"""
+
+
+def loaded_after_start(environ: dict[str, str], data_dir: Path) -> dict[str, bool]:
+    """Which optional libraries a fresh interpreter holds once the app is built (as a worker builds it)."""
+    out = subprocess.run([sys.executable, "-c", LOADED, json.dumps(environ), str(data_dir)], cwd=REPO,
+                         capture_output=True, text=True, check=True, timeout=120)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_token_libraries_and_the_postgresql_dialect_load_only_when_used(tmp_path: Path) -> None:
+    """No trusted issuers: no PyJWT and cryptography; a SQLite store (the default): no PostgreSQL dialect."""
+    unused = {"jwt": False, "cryptography": False, "sqlalchemy.dialects.postgresql": False}
+    assert loaded_after_start({}, tmp_path / "open") == unused
+    issuers = str(REPO / "tests" / "data" / "issuers" / "sandbox-dev.json")
+    checked = loaded_after_start({"CDS_TRUSTED_ISSUERS_FILE": issuers, "CDS_PUBLIC_BASE_URL": "http://127.0.0.1"},
+                                 tmp_path / "checked")
+    assert checked == {**unused, "jwt": True, "cryptography": True}
+
+
+def chart(conditions: int) -> bytes:
+    entry = {"resource": {"resourceType": "Condition", "clinicalStatus": {"coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"text": "Essential (primary) hypertension"}, "subject": {"reference": "Patient/p1"}}}
+    return json.dumps({"prefetch": {"conditions": {"resourceType": "Bundle", "entry": [entry] * conditions}},
+                      "list": ["Patient/p1", "Patient/p1"]}).encode()
+
+
+def strings(document: Any) -> list[str]:
+    if isinstance(document, dict):
+        return [s for value in document.values() for s in strings(value)]
+    if isinstance(document, list):
+        return [s for value in document for s in strings(value)]
+    return [document] if isinstance(document, str) else []
+
+
+def test_a_large_body_holds_each_string_value_once() -> None:
+    raw = chart(2_000)
+    assert len(raw) >= SHARED_STRINGS_FROM
+    document = parse_json(raw, Limits())
+    assert document == json.loads(raw)
+    member_values = strings(document)[:-2]  # the list's two items are not member values: not shared
+    assert len(member_values) == 1 + 2_000 * 5  # "Bundle", then 5 per Condition
+    assert len({id(s) for s in member_values}) == len(set(member_values)) == 6
+
+
+def test_a_small_body_parses_as_before() -> None:
+    raw = chart(10)
+    assert len(raw) < SHARED_STRINGS_FROM
+    assert parse_json(raw, Limits()) == json.loads(raw)
+
+
+def traced(call: Any) -> tuple[Any, int, int]:
+    """``call()``'s result, the bytes it still holds when it returns and its peak, as tracemalloc counts them."""
+    tracemalloc.start()
+    try:
+        result = call()
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, current, peak
+
+
+def test_the_worker_keeps_one_copy_of_the_body_it_received() -> None:
+    """The frame read from the front is let go once unpickled: while the request runs only its body is held."""
+    import pickle
+    import socket
+
+    body = b"x" * BODY_BYTES
+    data = pickle.dumps((7, Request("POST", "/", [], body, "127.0.0.1", ("127.0.0.1", 80))), protocol=5)
+    frame = HEADER.pack(len(data)) + data
+    del body, data
+    front, worker = socket.socketpair()
+    with front, worker:
+        sender = threading.Thread(target=front.sendall, args=(frame,))
+        sender.start()
+        received, current, peak = traced(lambda: recv_request(worker))
+        sender.join()
+    assert received[0] == 7 and len(received[1].body) == BODY_BYTES
+    assert current < 1.2 * BODY_BYTES  # the body; the frame is gone
+    assert peak < 2.2 * BODY_BYTES  # frame + body while unpickling, never a list of chunks beside a joined copy
+
+
+def test_the_app_reads_the_body_the_worker_hands_over_without_copying_it(app: Any) -> None:
+    """Under the front, the body object itself reaches ``parse_json``: while it is parsed, the process holds the
+    body, its decoded text and the parsed values, not werkzeug's buffer and copy besides."""
+    body = json.dumps({"hook": "order-select", "pad": "x" * BODY_BYTES}).encode()
+    request = Request("POST", "/cds-services/spine-order-select", [("Content-Type", "application/json")], body,
+                      "127.0.0.1", ("127.0.0.1", 80))
+    call_app(app, request)  # first call: lazy set-up in Flask and the app is not counted
+    reply, _current, peak = traced(lambda: call_app(app, request))
+    assert reply.status.startswith("400")  # the body is read and parsed, then refused by the envelope check
+    assert peak < 2.4 * BODY_BYTES  # text + the long string value; werkzeug's get_data would add 2 copies
+
+
+GLIBC_PROBE = """
+import sys
+from cds_service.cli.heap import fix_mmap_threshold
+def rss_mb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) // 1024
+fixed = fix_mmap_threshold() if sys.argv[1] == "fixed" else None
+big = b"x" * 8_000_000  # a large body, freed: glibc alone would raise its mmap threshold to its size here
+del big
+before = rss_mb()
+blocks = [bytes([i]) * 200_000 for i in range(50)]  # 10 MB in blocks of a large dict table's size
+del blocks
+print(fixed, rss_mb() - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")
+@pytest.mark.parametrize("mode", ["fixed", "glibc default"])
+def test_a_fixed_mmap_threshold_gives_freed_blocks_back(mode: str) -> None:
+    out = subprocess.run([sys.executable, "-c", GLIBC_PROBE, mode], cwd=REPO, capture_output=True, text=True,
+                         check=True, timeout=60).stdout.split()
+    retained_mb = int(out[1])
+    if mode == "fixed":
+        assert out[0] == "True" and retained_mb <= 2
+    else:  # what the worker avoids: the blocks came from the heap and stayed resident
+        assert retained_mb >= 8
