@@ -1,0 +1,45 @@
+"""The fast reading of a request body: orjson's, used only when it is provably what the exact reader
+(``validate.parse_json``: ``json.loads`` refusing repeated member names, NaN/Infinity, deep nesting, lone
+surrogates) would return; otherwise that reader runs, so every refusal keeps its exact message.
+
+Why: the exact reader calls a Python hook per JSON object and walks the body's brackets in Python, about 0.5 ms
+for a typical 47 KB order-select call; orjson reads it in C in a fifth of that. Where orjson reads differently:
+- a repeated member name: orjson keeps the last silently. Every member is written ``name: value`` and a colon
+  outside a string is a member, so the body's colons (strings' colons included) equal those of the document
+  re-encoded only when no member was lost; a repeat loses at least its own colon and adds none. The one way a
+  string gains a colon in decoding is the escape ``\\u003a``: a body holding ``\\u003`` goes to the exact reader;
+- integers beyond 64 bits: orjson makes them floats. A body with a run of 19 digits goes to the exact reader
+  (18 digits always fit; the run may be inside a string, which only costs the slow path);
+- nesting: orjson's limit is 1024. The re-encoding is indented two spaces a level, so a line indented to the
+  limit exists whenever the body reaches it; such bodies go to the exact reader, which counts exactly;
+- NaN, Infinity, 1e400, lone surrogate escapes, a BOM, malformed input: orjson refuses them (and its encoder
+  refuses any string holding a lone surrogate), so they go to the exact reader too.
+Floats are read alike (both round correctly; checked on 350,000 random and halfway literals).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+EXACT: Any = object()  # "only the exact reader can answer": distinct from every JSON value, null included
+_DIGIT_RUNS = bytes(ord("0") if chr(byte).isdigit() and byte < 128 else ord(" ") for byte in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def read_fast(raw: bytes, max_depth: int) -> Any:
+    """The document ``raw`` holds, or ``EXACT`` when the exact reader must decide (it then may refuse)."""
+    if max_depth < 1 or (b"\\" in raw and b"\\u003" in raw) or _LONG_NUMBER in raw.translate(_DIGIT_RUNS):
+        return EXACT
+    try:
+        raw.decode("utf-8")  # orjson checks UTF-8 too; Python's own check is the reference and costs little
+        document = orjson.loads(raw)
+        indented = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    except (UnicodeDecodeError, orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return EXACT
+    if indented.count(b":") != raw.count(b":"):  # a member name repeats
+        return EXACT
+    if b"\n" + b" " * (2 * max_depth) in indented:  # nested as deep as the limit, maybe deeper
+        return EXACT
+    return document
