@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,7 @@ from .shape import malformed_field
 _PRE_R4_TYPES = frozenset({"MedicationOrder", "DiagnosticOrder", "ProcedureRequest", "ReferralRequest",
                            "DeviceUseRequest", "Order", "OrderResponse"})
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]+")
 _USER_TOKENS = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": "PractitionerRole",
                 "userPatientId": "Patient", "userRelatedPersonId": "RelatedPerson"}
 
@@ -111,7 +113,7 @@ def _cut_at_count(value: Any, template: str) -> tuple[Any, str]:
     """A prefetch Bundle cut at its template's ``_count``, and a note naming the cut ("" when none was made).
 
     The template asks the EHR for at most that many; an EHR that sends more would stretch the call."""
-    count = page_count(template)
+    count = _template_count(template)
     entries = value.get("entry") if isinstance(value, dict) and value.get("resourceType") == "Bundle" else None
     if count is None or not isinstance(entries, list) or len(entries) <= count:
         return value, ""
@@ -160,6 +162,10 @@ def _pre_r4(resource: Mapping[str, Any]) -> bool:
     return kind == "Condition" and ("patient" in resource or isinstance(resource.get("clinicalStatus"), str))
 
 
+_template_count = cache(page_count)  # templates are few (the hook definitions'), calls many
+
+
+@cache
 def _resource_type(template: str) -> str:
     return re.split(r"[/?]", template, maxsplit=1)[0]
 
@@ -214,7 +220,7 @@ def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[lis
         need_id = True
     else:
         candidates, need_id = [value], False
-    scoped = bool(_PATIENT_SCOPED.search(template))
+    scoped = _patient_scoped(template)
     kept: list[Mapping[str, Any]] = []
     bad_fields: list[str] = []
     dropped: dict[str, int] = {}
@@ -263,6 +269,11 @@ def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[lis
 _PATIENT_SCOPED = re.compile(r"[?&](?:patient|subject)(?::Patient)?=(?:Patient/)?\{\{\s*context\.patientId\s*\}\}")
 
 
+@cache
+def _patient_scoped(template: str) -> bool:
+    return bool(_PATIENT_SCOPED.search(template))
+
+
 def _names_patient(resource: Mapping[str, Any]) -> bool:
     return any(isinstance(resource.get(field), dict) for field in ("subject", "patient"))
 
@@ -280,6 +291,7 @@ def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)  # a call's resources mostly name the same patient: one parse, not one per resource
 def reference_type_and_id(reference: str) -> tuple[str | None, str | None]:
     """``Patient/abc``, ``https://ehr/api/FHIR/R4/Patient/abc`` and ``.../Patient/abc/_history/2`` -> (Patient, abc).
 
@@ -289,7 +301,7 @@ def reference_type_and_id(reference: str) -> tuple[str | None, str | None]:
     parts = [p for p in reference.split("?", 1)[0].split("/") if p]
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]
-    if len(parts) < 2 or not re.fullmatch(r"[A-Z][A-Za-z]+", parts[-2]):
+    if len(parts) < 2 or not _TYPE_NAME.fullmatch(parts[-2]):
         return None, None
     return parts[-2], parts[-1]
 
