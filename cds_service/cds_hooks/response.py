@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 INDICATORS = frozenset({"info", "warning", "critical"})
 SELECTION_BEHAVIORS = frozenset({"at-most-one", "any"})
 ACTION_TYPES = frozenset({"create", "update", "delete"})
@@ -37,7 +39,8 @@ def check_response(response: Mapping[str, Any]) -> None:
     unknown = set(response) - {"cards", "systemActions", "extension"}
     if unknown:
         raise ResponseInvariantError(f"unknown response members {sorted(unknown)}")
-    _no_empty(response, "response", allow_empty_cards=True)
+    if not _surely_filled(response):
+        _no_empty(response, "response", allow_empty_cards=True)
     for i, card in enumerate(response["cards"]):
         _check_card(card, f"cards[{i}]")
     for i, action in enumerate(response.get("systemActions", [])):
@@ -46,6 +49,18 @@ def check_response(response: Mapping[str, Any]) -> None:
 
 def _fail(where: str, message: str) -> None:
     raise ResponseInvariantError(f"{where}: {message}")
+
+
+def _surely_filled(response: Mapping[str, Any]) -> bool:
+    """True when no member can be null or empty: the response's JSON has no ``null``, ``""``, ``[]`` or ``{}``
+    anywhere. Such a token may also sit inside a string (or be an allowed ``"cards": []``); then, and for
+    anything orjson cannot encode, the walk below decides and names the member. The walk built a path string
+    per member, a tenth of a millisecond for a typical answer."""
+    try:
+        encoded = orjson.dumps(response)
+    except orjson.JSONEncodeError:
+        return False
+    return not any(token in encoded for token in (b"null", b'""', b"[]", b"{}"))
 
 
 def _no_empty(value: Any, where: str, allow_empty_cards: bool = False) -> None:

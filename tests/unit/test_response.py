@@ -114,3 +114,26 @@ def test_unknown_top_level_member_and_missing_cards_fail() -> None:
 def test_stable_uuid_is_deterministic_and_distinct() -> None:
     assert stable_uuid("hook-1", "rating", "ServiceRequest/a") == stable_uuid("hook-1", "rating", "ServiceRequest/a")
     assert stable_uuid("hook-1", "rating", "ServiceRequest/a") != stable_uuid("hook-2", "rating", "ServiceRequest/a")
+
+
+@pytest.mark.parametrize("path, value, where", [
+    ("cards.0.suggestions.0.actions.0.resource.note", [{"text": ""}], "cards[0].suggestions[0].actions[0]"
+     ".resource.note[0].text"),
+    ("cards.0.source.topic.display", None, "response.cards[0].source.topic.display"),
+    ("systemActions.0.resource.code", {}, "response.systemActions[0].resource.code"),
+])
+def test_empty_members_are_named_wherever_they_are(path: str, value: Any, where: str) -> None:
+    with pytest.raises(ResponseInvariantError) as failed:
+        check_response(mutate(path, value))
+    assert str(failed.value).endswith(f"{where}: null or empty members are not allowed")
+
+
+@pytest.mark.parametrize("text", ['write [] or {} or "" or null', "null", "[]"])
+def test_empty_looking_text_inside_a_string_is_not_an_empty_member(text: str) -> None:
+    check_response(mutate("cards.0.detail", text))
+
+
+def test_values_json_cannot_encode_are_still_walked() -> None:
+    check_response(mutate("cards.0.suggestions.0.actions.0.resource.id", ("x",)))  # a tuple: not judged
+    with pytest.raises(ResponseInvariantError, match=r"resource\.x\.1: null or empty"):
+        check_response(mutate("cards.0.suggestions.0.actions.0.resource.x", {1: None}))  # int key
