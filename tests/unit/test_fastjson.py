@@ -1,15 +1,17 @@
 """The fast body reader answers only what the exact reader would answer, and leaves every refusal to it."""
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
+from flask import Flask, jsonify
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.cds_hooks import validate
 from cds_service.cds_hooks.errors import RequestRejected
-from cds_service.cds_hooks.fastjson import EXACT, read_fast
+from cds_service.cds_hooks.fastjson import EXACT, encode_like_jsonify, read_fast
 from cds_service.cds_hooks.validate import Limits, parse_json
 
 LIMITS = Limits()
@@ -152,3 +154,52 @@ def test_fast_and_exact_readers_agree(data: st.DataObject) -> None:
     value = data.draw(_VALUES)
     raw = _encode(value, data.draw).encode("utf-8", "surrogatepass")
     assert_agrees(raw, Limits(max_json_depth=data.draw(st.integers(min_value=1, max_value=6))))
+
+
+_ANSWER_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats()
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=6) | st.sampled_from(["\x7f", "\u2028", "\U0001F600"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=16,
+)
+
+
+@pytest.mark.parametrize("sort_keys", [False, True])
+@settings(max_examples=300, deadline=None)
+@given(document=st.dictionaries(st.text(max_size=4), _ANSWER_VALUES, max_size=4))
+def test_answers_are_the_bytes_jsonify_writes(document: dict[str, Any], sort_keys: bool) -> None:
+    app = Flask(__name__)
+    app.json.sort_keys = sort_keys
+    with app.app_context():
+        expected = jsonify(document).get_data()
+    encoded = encode_like_jsonify(document, sort_keys=sort_keys)
+    assert encoded is None or encoded == expected
+
+
+@pytest.mark.parametrize("value, fast", [
+    (0.1, True), (1e16, True), (2.5, True), ("caf\u00e9 \u2028 \U0001F600 \x7f \x00\n\"\\", True),
+    ({"b": 1, "a": [True, 1.5, 2**64 - 1]}, True),
+    (1e-05, False), (2.5e-08, False), (2**64, False), (-(2**63) - 1, False),  # Python spells them otherwise
+    (float("nan"), False), (float("-inf"), False), (None, False), ({1: "x"}, False), (date(2026, 12, 1), False),
+])
+def test_answer_encoding_edge_values(value: Any, fast: bool) -> None:
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    with app.app_context():
+        expected = jsonify({"v": value}).get_data()
+    encoded = encode_like_jsonify({"v": value}, sort_keys=False)
+    assert encoded == (expected if fast else None)
+
+
+def test_the_service_sends_its_answers_as_jsonify_would(tmp_path: Any) -> None:
+    from cds_service import create_app
+    from cds_service.settings import load_settings
+    from cds_service.web import answer
+
+    app = create_app(load_settings({}, data_dir=str(tmp_path)))
+    document = {"cards": [{"summary": "Dose \u2265 5 mg \u2014 ok", "n": 3, "x": 0.25}]}
+    with app.app_context():
+        assert answer(document).get_data() == jsonify(document).get_data()
+        assert encode_like_jsonify(document, sort_keys=app.json.sort_keys) == jsonify(document).get_data()
+        app.debug = True  # jsonify indents in debug mode: the fast encoder stands aside
+        assert answer(document).get_data() == jsonify(document).get_data()
