@@ -197,7 +197,8 @@ def test_the_service_sends_its_answers_as_jsonify_would(tmp_path: Any) -> None:
     from cds_service.web import answer
 
     app = create_app(load_settings({}, data_dir=str(tmp_path)))
-    document = {"cards": [{"summary": "Dose \u2265 5 mg \u2014 ok", "n": 3, "x": 0.25}]}
+    document = {"cards": [{"uuid": "9533e2ea-c41e-5fdd-a935-e4f771d40e01", "summary": "Dose \u2265 5 mg \u2014 ok",
+                           "n": 3, "x": 0.25, "detail": "not null"}]}
     with app.app_context():
         assert answer(document).get_data() == jsonify(document).get_data()
         assert encode_like_jsonify(document, sort_keys=app.json.sort_keys) == jsonify(document).get_data()
