@@ -129,11 +129,11 @@ def test_empty_members_are_named_wherever_they_are(path: str, value: Any, where:
 
 
 @pytest.mark.parametrize("text", ['write [] or {} or "" or null', "null", "[]"])
-def test_empty_looking_text_inside_a_string_is_not_an_empty_member(text: str) -> None:
+def test_empty_looking_text_is_not_an_empty_member(text: str) -> None:
     check_response(mutate("cards.0.detail", text))
 
 
-def test_values_json_cannot_encode_are_still_walked() -> None:
+def test_other_types_and_keys_are_left_to_the_walk_with_paths() -> None:
     check_response(mutate("cards.0.suggestions.0.actions.0.resource.id", ("x",)))  # a tuple: not judged
     with pytest.raises(ResponseInvariantError, match=r"resource\.x\.1: null or empty"):
         check_response(mutate("cards.0.suggestions.0.actions.0.resource.x", {1: None}))  # int key
