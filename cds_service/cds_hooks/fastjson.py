@@ -10,8 +10,10 @@ for a typical 47 KB order-select call; orjson reads it in C in a fifth of that. 
   outside a string is a member, so the body's colons (strings' colons included) equal those of the document
   re-encoded only when no member was lost; a repeat loses at least its own colon and adds none. The one way a
   string gains a colon in decoding is the escape ``\\u003a``: a body holding ``\\u003`` goes to the exact reader;
-- integers beyond 64 bits: orjson makes them floats. A body with a run of 19 digits goes to the exact reader
-  (18 digits always fit; the run may be inside a string, which only costs the slow path);
+- integers beyond 64 bits: orjson makes them floats, which it writes (like Python) as ``9.2e+18``; only when the
+  re-encoding holds a ``+`` (a single-byte search; time zones put ``+`` in text too) is the body searched for a
+  run of 19 digits, and such a body goes to the exact reader (18 digits always fit; the run may be inside a
+  string, which only costs the slow path);
 - nesting: orjson's limit is 1024. The re-encoding is indented two spaces a level, so a line indented to the
   limit exists whenever the body reaches it; such bodies go to the exact reader, which counts exactly;
 - NaN, Infinity, 1e400, lone surrogate escapes, a BOM, malformed input: orjson refuses them (and its encoder
@@ -41,13 +43,15 @@ _LONG_NUMBER = b"0" * 19
 
 def read_fast(raw: bytes, max_depth: int) -> Any:
     """The document ``raw`` holds, or ``EXACT`` when the exact reader must decide (it then may refuse)."""
-    if max_depth < 1 or (b"\\" in raw and b"\\u003" in raw) or _LONG_NUMBER in raw.translate(_DIGIT_RUNS):
+    if max_depth < 1 or (b"\\" in raw and b"\\u003" in raw):
         return EXACT
     try:
         raw.decode("utf-8")  # orjson checks UTF-8 too; Python's own check is the reference and costs little
         document = orjson.loads(raw)
         indented = orjson.dumps(document, option=orjson.OPT_INDENT_2)
     except (UnicodeDecodeError, orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return EXACT
+    if b"+" in indented and _LONG_NUMBER in raw.translate(_DIGIT_RUNS):  # maybe an integer beyond 64 bits
         return EXACT
     if indented.count(b":") != raw.count(b":"):  # a member name repeats
         return EXACT

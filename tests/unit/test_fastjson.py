@@ -92,6 +92,8 @@ def test_refusals_keep_the_exact_readers_message(raw: bytes, message: str) -> No
     b'{"a": "1:2:3", "url": "https://x/y?z=1:2", "b": "\\u00e9\\ud83d\\ude00"}',
     b'{"a": 123456789012345678, "b": -123456789012345678, "c": 1234567890123456789}',  # the last: exact reader
     b'{"a": 18446744073709551616}',  # beyond 64 bits: an int, never a float
+    b'{"t": "2026-12-01T09:30:00+01:00", "a": -9223372036854775809, "b": 1e300}',
+    b'{"a": 123456789012345678901234567890.5}',  # a float: Python and orjson read it alike
     b'{"a": 1e400, "b": -0.0, "c": -0, "d": 1E-5, "e": 0.1}',  # 1e400 is inf to json.loads
     b'"\\\\u003a"',  # an escaped backslash before u003a: no colon, exact reader anyway
     b"null", b"0", b'""', b"[]", b"{}", b" \t\r\n[1] \n",
@@ -105,6 +107,11 @@ def test_the_typical_call_takes_the_fast_path() -> None:
     raw = json.dumps({"hook": "order-select", "context": {"patientId": "p1", "n": [1.5, 2, None, True]},
                       "prefetch": {"p": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-01"}}}).encode()
     assert read_fast(raw, 64) == json.loads(raw)
+
+
+def test_long_digit_runs_in_text_keep_the_fast_path() -> None:
+    raw = b'{"id": "12345678901234567890123", "value": 12345678901234567, "at": "2026-12-01T09:30:00-05:00"}'
+    assert typed(read_fast(raw, 64)) == typed(json.loads(raw))
 
 
 def test_depth_limit_follows_the_setting() -> None:
