@@ -1,9 +1,12 @@
 """Each CDS Hooks 2.0 response invariant fails loudly when violated."""
 
 import copy
+import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.cds_hooks.response import ResponseInvariantError, check_response, stable_uuid
 
@@ -137,3 +140,10 @@ def test_other_types_and_keys_are_left_to_the_walk_with_paths() -> None:
     check_response(mutate("cards.0.suggestions.0.actions.0.resource.id", ("x",)))  # a tuple: not judged
     with pytest.raises(ResponseInvariantError, match=r"resource\.x\.1: null or empty"):
         check_response(mutate("cards.0.suggestions.0.actions.0.resource.x", {1: None}))  # int key
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(), min_size=1, max_size=4))
+def test_stable_uuid_is_uuid5(parts: list[str]) -> None:
+    expected = str(uuid.uuid5(uuid.UUID("6f3b8a52-2f0e-4d55-9a3c-2b7f4f7d9c11"), "\x1f".join(parts)))
+    assert stable_uuid(*parts) == expected
