@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache, lru_cache
+from functools import cache
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
@@ -27,13 +27,13 @@ from ..settings import Settings
 from .client import FetchResult, FhirFetcher, only_failing_outcomes
 from .counts import over_count, page_count
 from .patient_data import MissingData, Origin, PatientData
+from .references import names_patient, other_patient
 from .shape import malformed_field
 
 # Resource types that exist only in DSTU2/STU3: their presence means the content is not R4.
 _PRE_R4_TYPES = frozenset({"MedicationOrder", "DiagnosticOrder", "ProcedureRequest", "ReferralRequest",
                            "DeviceUseRequest", "Order", "OrderResponse"})
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
-_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]+")
 _USER_TOKENS = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": "PractitionerRole",
                 "userPatientId": "Patient", "userRelatedPersonId": "RelatedPerson"}
 
@@ -242,10 +242,10 @@ def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[lis
         if field:
             bad_fields.append(field)
             continue
-        if _other_patient(resource, patient_id):
+        if other_patient(resource, patient_id):
             dropped["patient"] = dropped.get("patient", 0) + 1
             continue
-        if kind != "Patient" and not scoped and not _names_patient(resource):
+        if kind != "Patient" and not scoped and not names_patient(resource):
             dropped["subject"] = dropped.get("subject", 0) + 1
             continue
         kept.append(resource)
@@ -272,38 +272,6 @@ _PATIENT_SCOPED = re.compile(r"[?&](?:patient|subject)(?::Patient)?=(?:Patient/)
 @cache
 def _patient_scoped(template: str) -> bool:
     return bool(_PATIENT_SCOPED.search(template))
-
-
-def _names_patient(resource: Mapping[str, Any]) -> bool:
-    return any(isinstance(resource.get(field), dict) for field in ("subject", "patient"))
-
-
-def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
-    """True when the resource is, or points at, a Patient other than the context patient."""
-    if resource.get("resourceType") == "Patient":
-        return "id" in resource and resource["id"] != patient_id
-    for field in ("subject", "patient"):
-        target = resource.get(field)
-        if isinstance(target, dict) and isinstance(target.get("reference"), str):
-            kind, ref_id = reference_type_and_id(target["reference"])
-            if kind == "Patient" and ref_id != patient_id:
-                return True
-    return False
-
-
-@lru_cache(maxsize=4096)  # a call's resources mostly name the same patient: one parse, not one per resource
-def reference_type_and_id(reference: str) -> tuple[str | None, str | None]:
-    """``Patient/abc``, ``https://ehr/api/FHIR/R4/Patient/abc`` and ``.../Patient/abc/_history/2`` -> (Patient, abc).
-
-    Epic sends absolute references where others send relative ones, so references are compared by type
-    and id, never as strings. ``urn:uuid:`` and contained (``#x``) references give (None, None).
-    """
-    parts = [p for p in reference.split("?", 1)[0].split("/") if p]
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) < 2 or not _TYPE_NAME.fullmatch(parts[-2]):
-        return None, None
-    return parts[-2], parts[-1]
 
 
 def _by_type(definition: HookDefinition,
