@@ -29,6 +29,12 @@ def test_well_formed_resources_pass() -> None:
     ({"clinicalStatus": {"coding": 3}}, "clinicalStatus"),  # found by the fuzzer
     ({"dispenseRequest": "soon"}, "dispenseRequest"),  # found by the fuzzer
     ({"category": [{"coding": [{"code": 7}]}]}, "category"),
+    ({"code": {"coding": [{"system": "http://loinc.org"}, {"display": ["Pain"]}]}}, "code"),  # the second Coding
+    ({"code": {"coding": [{"system": None}]}}, "code"),  # present as null: not a string
+    ({"code": {"coding": [{"code": "x"}], "text": 1}}, "code"),
+    ({"category": [{"coding": [{"code": "x"}]}, {"coding": [{"display": 2}]}]}, "category"),  # the second concept
+    ({"category": [{"text": "x"}, "survey"]}, "category"),
+    ({"code": {"coding": "72514-3"}}, "code"),
     ({"valueQuantity": {"value": "seven"}}, "valueQuantity"),
     ({"valueInteger": True}, "valueInteger"),
     ({"effectiveDateTime": 20261101}, "effectiveDateTime"),
