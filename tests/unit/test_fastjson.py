@@ -64,6 +64,8 @@ def assert_agrees(raw: bytes, limits: Limits = LIMITS) -> Any:
     (b'{"a:b": 1, "a:b": 2}', "member 'a:b' appears twice"),  # a colon inside the repeated name
     (b'{"a\\u003ab": 1, "a:b": 2}', "member 'a:b' appears twice"),  # an escaped colon
     (b'{"k": "x:y", "k": "x:y"}', "member 'k' appears twice"),
+    (b'{"k": 1, "k": 2, "x": "\\u003a"}', "member 'k' appears twice"),  # the escape's colon makes up the count
+    (b'{"k": 1, "k": 2, "x": "\\u003A"}', "member 'k' appears twice"),
     (b'[NaN]', "NaN is not a JSON number"),
     (b'{"a": -Infinity}', "-Infinity is not a JSON number"),
     (b'{"a": "\\ud800"}', "lone UTF-16 surrogate"),
