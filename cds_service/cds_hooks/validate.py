@@ -17,6 +17,7 @@ from typing import Any
 
 from ..datafiles import first_error
 from .errors import RequestRejected
+from .fastjson import EXACT, read_fast
 from .hook_definitions import HookDefinition
 
 
@@ -49,7 +50,12 @@ class HookRequest:
 
 
 def parse_json(raw: bytes, limits: Limits) -> Any:
-    """Decode a JSON body; malformed, non-UTF-8 or too deeply nested input is a 400 with the reason."""
+    """Decode a JSON body; malformed, non-UTF-8 or too deeply nested input is a 400 with the reason.
+
+    The fast reader (``fastjson.py``) answers most bodies; the rest, and every refusal, are read here."""
+    document = read_fast(raw, limits.max_json_depth)
+    if document is not EXACT:
+        return document
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

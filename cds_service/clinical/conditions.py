@@ -48,6 +48,9 @@ class Outcome:
     unknown: tuple[str, ...] = ()
 
 
+_FALSE = Outcome(False)  # Outcomes are immutable: one instance serves every plain False, which most leaves are
+
+
 def check(condition: Condition, subject: Subject) -> Outcome:
     """Evaluate ``condition`` for ``subject`` (see the module docstring for the language)."""
     if "all" in condition:
@@ -99,7 +102,7 @@ def leaves(condition: Condition) -> list[Condition]:
 
 def _all(parts: list[Outcome]) -> Outcome:
     if any(p.verdict is False for p in parts):
-        return Outcome(False)
+        return _FALSE
     if all(p.verdict for p in parts):
         return Outcome(True, tuple(m for p in parts for m in p.met))
     return Outcome(None, (), _unknown(parts))
@@ -110,7 +113,7 @@ def _any(parts: list[Outcome]) -> Outcome:
     if met:
         return Outcome(True, tuple(m for p in met for m in p.met))
     if all(p.verdict is False for p in parts):
-        return Outcome(False)
+        return _FALSE
     return Outcome(None, (), _unknown(parts))
 
 
@@ -129,11 +132,11 @@ def _leaf(condition: Condition, subject: Subject) -> Outcome:
         known = fact is not None and fact.value is not None and name not in subject.facts.conflicts
         value = fact.value if fact is not None else None
     if "known" in condition:
-        return Outcome(known == condition["known"], (condition,) if known == condition["known"] else ())
+        return Outcome(True, (condition,)) if known == condition["known"] else _FALSE
     if not known:
         return Outcome(None, (), (name,))
     verdict = _test(condition, value, subject.sets)
-    return Outcome(verdict, (condition,) if verdict else ())
+    return _FALSE if verdict is False else Outcome(verdict, (condition,) if verdict else ())
 
 
 def _test(condition: Condition, value: Any, sets: Mapping[str, tuple[Any, ...]]) -> bool:

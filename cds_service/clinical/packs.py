@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -70,10 +70,18 @@ class Variant:
         when the variant does not rate it there (no criteria apply)."""
         if not self.regional:  # a variant built by hand (tests) with rows only
             return self.rows.get(procedure)
-        matching = [row for (key, _), row in self.regional.items() if key == procedure]
+        matching = self._rows_by_procedure.get(procedure, ())
         if len(matching) <= 1:
             return matching[0] if matching else None
         return self.regional.get((procedure, region)) or self.regional.get((procedure, None))
+
+    @cached_property
+    def _rows_by_procedure(self) -> Mapping[str, tuple[ProcedureRow, ...]]:
+        """``regional`` grouped by procedure, once per variant: ``row_for`` runs a few dozen times a call."""
+        grouped: dict[str, list[ProcedureRow]] = {}
+        for (procedure, _), row in self.regional.items():
+            grouped.setdefault(procedure, []).append(row)
+        return {procedure: tuple(rows) for procedure, rows in grouped.items()}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from ..settings import Settings
 from .client import FetchResult, FhirFetcher, only_failing_outcomes
 from .counts import over_count, page_count
 from .patient_data import MissingData, Origin, PatientData
+from .references import names_patient, other_patient
 from .shape import malformed_field
 
 # Resource types that exist only in DSTU2/STU3: their presence means the content is not R4.
@@ -111,7 +113,7 @@ def _cut_at_count(value: Any, template: str) -> tuple[Any, str]:
     """A prefetch Bundle cut at its template's ``_count``, and a note naming the cut ("" when none was made).
 
     The template asks the EHR for at most that many; an EHR that sends more would stretch the call."""
-    count = page_count(template)
+    count = _template_count(template)
     entries = value.get("entry") if isinstance(value, dict) and value.get("resourceType") == "Bundle" else None
     if count is None or not isinstance(entries, list) or len(entries) <= count:
         return value, ""
@@ -160,6 +162,10 @@ def _pre_r4(resource: Mapping[str, Any]) -> bool:
     return kind == "Condition" and ("patient" in resource or isinstance(resource.get("clinicalStatus"), str))
 
 
+_template_count = cache(page_count)  # templates are few (the hook definitions'), calls many
+
+
+@cache
 def _resource_type(template: str) -> str:
     return re.split(r"[/?]", template, maxsplit=1)[0]
 
@@ -214,7 +220,7 @@ def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[lis
         need_id = True
     else:
         candidates, need_id = [value], False
-    scoped = bool(_PATIENT_SCOPED.search(template))
+    scoped = _patient_scoped(template)
     kept: list[Mapping[str, Any]] = []
     bad_fields: list[str] = []
     dropped: dict[str, int] = {}
@@ -236,10 +242,10 @@ def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[lis
         if field:
             bad_fields.append(field)
             continue
-        if _other_patient(resource, patient_id):
+        if other_patient(resource, patient_id):
             dropped["patient"] = dropped.get("patient", 0) + 1
             continue
-        if kind != "Patient" and not scoped and not _names_patient(resource):
+        if kind != "Patient" and not scoped and not names_patient(resource):
             dropped["subject"] = dropped.get("subject", 0) + 1
             continue
         kept.append(resource)
@@ -263,35 +269,9 @@ def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[lis
 _PATIENT_SCOPED = re.compile(r"[?&](?:patient|subject)(?::Patient)?=(?:Patient/)?\{\{\s*context\.patientId\s*\}\}")
 
 
-def _names_patient(resource: Mapping[str, Any]) -> bool:
-    return any(isinstance(resource.get(field), dict) for field in ("subject", "patient"))
-
-
-def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
-    """True when the resource is, or points at, a Patient other than the context patient."""
-    if resource.get("resourceType") == "Patient":
-        return "id" in resource and resource["id"] != patient_id
-    for field in ("subject", "patient"):
-        target = resource.get(field)
-        if isinstance(target, dict) and isinstance(target.get("reference"), str):
-            kind, ref_id = reference_type_and_id(target["reference"])
-            if kind == "Patient" and ref_id != patient_id:
-                return True
-    return False
-
-
-def reference_type_and_id(reference: str) -> tuple[str | None, str | None]:
-    """``Patient/abc``, ``https://ehr/api/FHIR/R4/Patient/abc`` and ``.../Patient/abc/_history/2`` -> (Patient, abc).
-
-    Epic sends absolute references where others send relative ones, so references are compared by type
-    and id, never as strings. ``urn:uuid:`` and contained (``#x``) references give (None, None).
-    """
-    parts = [p for p in reference.split("?", 1)[0].split("/") if p]
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) < 2 or not re.fullmatch(r"[A-Z][A-Za-z]+", parts[-2]):
-        return None, None
-    return parts[-2], parts[-1]
+@cache
+def _patient_scoped(template: str) -> bool:
+    return bool(_PATIENT_SCOPED.search(template))
 
 
 def _by_type(definition: HookDefinition,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -65,6 +66,16 @@ class Metrics:
         self.auth_failures = Counter("cds_auth_failures", "Requests refused with 401", registry=r)
         self.audit_failures = Counter("cds_audit_failures", "Hook calls answered whose audit rows could not be "
                                       "written", registry=r)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def _labelled(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept: a hook call touches about fifteen series and ``labels()`` checks its
+        arguments and takes a lock each time. Bounded like the labels themselves; the child is the one the
+        metric holds, so values and multiprocess files are the same."""
+        child = self._children.get((id(metric), labels))
+        if child is None:
+            child = self._children[(id(metric), labels)] = metric.labels(*labels)
+        return child
 
     def service(self, service_id: object) -> str:
         return _bounded(service_id, self.services)
@@ -72,31 +83,31 @@ class Metrics:
     def observe_request(self, endpoint: str, service_id: object, status: int, seconds: float) -> None:
         labels = (_bounded(endpoint, ENDPOINTS), self.service(service_id), str(status) if 100 <= status < 600
                   else UNKNOWN)
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        self._labelled(self.requests, *labels).inc()
+        self._labelled(self.latency, *labels).observe(seconds)
         if status == 401:
             self.auth_failures.inc()
 
     def observe_prefetch(self, service_id: str, origins: dict[str, str]) -> None:
         for key, origin in origins.items():
-            self.prefetch.labels(self.service(service_id), _bounded(key, self.prefetch_keys),
+            self._labelled(self.prefetch, self.service(service_id), _bounded(key, self.prefetch_keys),
                                  _bounded(origin, ORIGINS)).inc()
 
     def observe_fhir(self, key: str, seconds: float, outcome: str) -> None:
-        self.fhir_calls.labels(_bounded(key, self.prefetch_keys), _bounded(outcome, FHIR_OUTCOMES)).inc()
-        self.fhir_latency.labels(_bounded(key, self.prefetch_keys)).observe(seconds)
+        self._labelled(self.fhir_calls, _bounded(key, self.prefetch_keys), _bounded(outcome, FHIR_OUTCOMES)).inc()
+        self._labelled(self.fhir_latency, _bounded(key, self.prefetch_keys)).observe(seconds)
 
     def observe_card(self, service_id: str, indicator: object) -> None:
-        self.cards.labels(self.service(service_id), _bounded(indicator, INDICATORS)).inc()
+        self._labelled(self.cards, self.service(service_id), _bounded(indicator, INDICATORS)).inc()
 
     def observe_rating(self, service_id: str, status: object, category: object) -> None:
-        self.ratings.labels(self.service(service_id), _bounded(status, RATING_STATUSES),
+        self._labelled(self.ratings, self.service(service_id), _bounded(status, RATING_STATUSES),
                             _bounded(category or "none", RATING_CATEGORIES)).inc()
 
     def observe_feedback(self, service_id: str, outcomes: Iterable[object], stored: int) -> None:
         for outcome in outcomes:
-            self.feedback.labels(self.service(service_id), _bounded(outcome, FEEDBACK_OUTCOMES)).inc()
-        self.feedback_stored.labels(self.service(service_id)).inc(stored)
+            self._labelled(self.feedback, self.service(service_id), _bounded(outcome, FEEDBACK_OUTCOMES)).inc()
+        self._labelled(self.feedback_stored, self.service(service_id)).inc(stored)
 
     def exposition(self) -> bytes:
         """The text format for ``/metrics``: every worker's values in multiprocess mode, else this process's."""

@@ -15,7 +15,8 @@ from cds_service.cds_hooks.errors import DataUnavailable
 from cds_service.cds_hooks.hook_definitions import HookDefinition, load_hook_definitions
 from cds_service.cds_hooks.validate import HookRequest
 from cds_service.fhir.client import FhirFetcher
-from cds_service.fhir.gather import PatientData, gather_fhir_data, reference_type_and_id
+from cds_service.fhir.gather import PatientData, gather_fhir_data
+from cds_service.fhir.references import reference_type_and_id
 from cds_service.settings import PROJECT_ROOT, Settings
 
 BASE = "http://127.0.0.1:8090/fhir"

@@ -1,9 +1,12 @@
 """Each CDS Hooks 2.0 response invariant fails loudly when violated."""
 
 import copy
+import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.cds_hooks.response import ResponseInvariantError, check_response, stable_uuid
 
@@ -114,3 +117,33 @@ def test_unknown_top_level_member_and_missing_cards_fail() -> None:
 def test_stable_uuid_is_deterministic_and_distinct() -> None:
     assert stable_uuid("hook-1", "rating", "ServiceRequest/a") == stable_uuid("hook-1", "rating", "ServiceRequest/a")
     assert stable_uuid("hook-1", "rating", "ServiceRequest/a") != stable_uuid("hook-2", "rating", "ServiceRequest/a")
+
+
+@pytest.mark.parametrize("path, value, where", [
+    ("cards.0.suggestions.0.actions.0.resource.note", [{"text": ""}], "cards[0].suggestions[0].actions[0]"
+     ".resource.note[0].text"),
+    ("cards.0.source.topic.display", None, "response.cards[0].source.topic.display"),
+    ("systemActions.0.resource.code", {}, "response.systemActions[0].resource.code"),
+])
+def test_empty_members_are_named_wherever_they_are(path: str, value: Any, where: str) -> None:
+    with pytest.raises(ResponseInvariantError) as failed:
+        check_response(mutate(path, value))
+    assert str(failed.value).endswith(f"{where}: null or empty members are not allowed")
+
+
+@pytest.mark.parametrize("text", ['write [] or {} or "" or null', "null", "[]"])
+def test_empty_looking_text_is_not_an_empty_member(text: str) -> None:
+    check_response(mutate("cards.0.detail", text))
+
+
+def test_other_types_and_keys_are_left_to_the_walk_with_paths() -> None:
+    check_response(mutate("cards.0.suggestions.0.actions.0.resource.id", ("x",)))  # a tuple: not judged
+    with pytest.raises(ResponseInvariantError, match=r"resource\.x\.1: null or empty"):
+        check_response(mutate("cards.0.suggestions.0.actions.0.resource.x", {1: None}))  # int key
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(), min_size=1, max_size=4))
+def test_stable_uuid_is_uuid5(parts: list[str]) -> None:
+    expected = str(uuid.uuid5(uuid.UUID("6f3b8a52-2f0e-4d55-9a3c-2b7f4f7d9c11"), "\x1f".join(parts)))
+    assert stable_uuid(*parts) == expected
