@@ -52,8 +52,11 @@ class HookRequest:
 def parse_json(raw: bytes, limits: Limits) -> Any:
     """Decode a JSON body; malformed, non-UTF-8 or too deeply nested input is a 400 with the reason.
 
-    The fast reader (``fastjson.py``) answers most bodies; the rest, and every refusal, are read here."""
-    document = read_fast(raw, limits.max_json_depth)
+    The fast reader (``fastjson.py``) answers most bodies below ``SHARED_STRINGS_FROM``; larger ones, the rest
+    and every refusal are read here. A large body is read here because this reader shares equal strings and
+    the fast reader's proofs re-encode the whole document: for 4 MB of JSON the fast path peaked at 52 MB
+    traced, this one under 2.4 x the body (``tests/unit/test_worker_memory.py``)."""
+    document = read_fast(raw, limits.max_json_depth) if len(raw) < SHARED_STRINGS_FROM else EXACT
     if document is not EXACT:
         return document
     try:
