@@ -14,10 +14,10 @@ pipeline then answers with what it knows (no fact is guessed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
@@ -26,6 +26,8 @@ from .model import VOCABULARY, ClinicalFacts, Fact
 from .resources import ExtractionViews, Found, best_confidence, sources
 from .rules import FactRules
 from .unchecked import Unchecked, lost_keys, unchecked_absence
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -104,44 +106,27 @@ class FactBook:
         return tuple(n for n in VOCABULARY if self.fact(n) is None and n not in conflicts)
 
     def clinical_facts(self) -> ClinicalFacts:
-        return ClinicalFacts(_Facts(self), _Later(self.missing), _Later(self.conflicts), _Unchecked(self))
+        return ClinicalFacts(_Lazy(self.fact, VOCABULARY), _Later(self.missing), _Later(self.conflicts),
+                             _Lazy(self.unchecked, tuple(self.rules.fact_sources)))
 
 
-class _Facts(Mapping[str, Fact]):
-    def __init__(self, book: FactBook) -> None:
-        self._book = book
+class _Lazy(Mapping[str, V]):
+    """A read-only mapping whose values ``get`` computes on demand (None: absent), over the names ``names``."""
 
-    def __getitem__(self, name: str) -> Fact:
-        fact = self._book.fact(name)
-        if fact is None:
-            raise KeyError(name)
-        return fact
+    def __init__(self, get: Callable[[str], V | None], names: Iterable[str]) -> None:
+        self._get, self._names = get, names
 
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._book.fact(name) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for name in VOCABULARY if self._book.fact(name) is not None)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-class _Unchecked(Mapping[str, Unchecked]):
-    def __init__(self, book: FactBook) -> None:
-        self._book = book
-
-    def __getitem__(self, name: str) -> Unchecked:
-        found = self._book.unchecked(name)
+    def __getitem__(self, name: str) -> V:
+        found = self._get(name)
         if found is None:
             raise KeyError(name)
         return found
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._book.unchecked(name) is not None
+        return isinstance(name, str) and self._get(name) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name in self._book.rules.fact_sources if self._book.unchecked(name) is not None)
+        return (name for name in self._names if self._get(name) is not None)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
