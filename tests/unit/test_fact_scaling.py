@@ -114,7 +114,7 @@ def test_a_large_record_gives_the_facts_of_the_small_one_with_the_same_matching_
 
 def test_each_resource_is_indexed_once_per_extraction() -> None:
     data = seed_padded(300, 300)
-    with fact_resources.ExtractionViews(RULES.text_screen).active():
+    with fact_resources.ExtractionViews(RULES.text_screen, RULES.code_index).active():
         first = record_index(data)
         lookup(data, RULES.concept("malignancy"), CURRENT_CONDITIONS)
         lookup(data, RULES.concept("deformity"), CURRENT_CONDITIONS, of("Observation"))
@@ -143,7 +143,7 @@ def scenarios() -> Iterator[str]:
 @pytest.mark.parametrize("name", list(scenarios()))
 def test_lookups_give_what_a_scan_gives_on_every_fixture_scenario(name: str) -> None:
     data = patient_data(materialise(name, TODAY).resources)
-    with fact_resources.ExtractionViews(RULES.text_screen).active():
+    with fact_resources.ExtractionViews(RULES.text_screen, RULES.code_index).active():
         for concept in RULES.concepts.values():
             for groups in GROUP_SETS:
                 assert lookup(data, concept, *groups) == scan(data, concept, groups), (concept.name, groups)

@@ -55,8 +55,7 @@ class FactBook:
         self._unchecked: dict[str, Unchecked | None] = {}
         self._lost = lost_keys(data)
         self._past_deadline = past_deadline
-        self._views = ExtractionViews(rules.text_screen)
-        self._views.memo.update(past_deadline=past_deadline, code_index=rules.code_index)
+        self._views = ExtractionViews(rules.text_screen, rules.code_index, past_deadline)
 
     def found(self, name: str) -> Found | None:
         """What the rule found for ``name``, before an unchecked absence is withheld: what other rules read."""

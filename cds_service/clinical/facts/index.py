@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..code_index import CodeIndex
 from ..codes import JOIN, CodedKey, CodeList, Concept, TextResult
-from .resources import Evidence, ResourceView, extraction_memo, is_current, searchable, view
+from .resources import Evidence, ResourceView, active_extraction, is_current, searchable, view
 
 if TYPE_CHECKING:
     from ...fhir.patient_data import PatientData
@@ -52,7 +52,8 @@ class _TypeIndex:
     current: list[bool] = field(default_factory=list)  # ``is_current`` of each
     by_keys: dict[Keys, list[int]] = field(default_factory=dict)
     by_texts: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # screened texts, non-empty only
-    by_matcher: dict[int, dict[int, str]] | None = None  # id of a code list or concept -> position -> code
+    # id of a code index -> id of a code list or concept it holds -> position -> code (``RecordIndex._coded``)
+    by_matcher: dict[int, dict[int, dict[int, str]]] = field(default_factory=dict)
     joined: str | None = None  # every screened text of the type, one string (``RecordIndex._may_find_text``)
 
 
@@ -65,7 +66,7 @@ class RecordIndex:
         self.examined = 0  # resources read to build the index (tests hold it to one read per resource)
         self._types: dict[str, _TypeIndex] = {}
         self._code_index = code_index  # the fact rules' code lists inverted (``FactRules.code_index``)
-        self._codes: dict[tuple[int, Keys], str | None] = {}
+        self._own: dict[int, CodeIndex] = {}  # one per matcher the rules' index does not hold (kept: ids stay)
         self._texts: dict[tuple[int, tuple[str, ...]], tuple[tuple[TextResult, str], ...]] = {}
         for kind, resources in data.resources.items():
             index = self._types[kind] = _TypeIndex()
@@ -85,30 +86,18 @@ class RecordIndex:
                     index.by_texts.setdefault(texts, []).append(position)
 
     def _coded(self, index: _TypeIndex, matcher: Concept | CodeList) -> dict[int, str]:
-        """Position -> matched code of the type's resources that ``matcher`` counts by code.
-
-        With the rules' inverted code lists, each distinct coding tuple is looked up once for every matcher;
-        a matcher they do not hold (one built outside the rules) is asked tuple by tuple."""
-        if self._code_index is not None and self._code_index.knows(matcher):
-            if index.by_matcher is None:
-                index.by_matcher = {}
-                for keys, positions in index.by_keys.items():
-                    for known, code in self._code_index.keys_matches(keys).items():
-                        index.by_matcher.setdefault(known, {}).update(dict.fromkeys(positions, code))
-            return index.by_matcher.get(id(matcher), {})
-        coded: dict[int, str] = {}
-        for keys, positions in index.by_keys.items():
-            code = self._code(matcher, keys)
-            if code:
-                coded.update(dict.fromkeys(positions, code))
-        return coded
-
-    def _code(self, matcher: Concept | CodeList, keys: Keys) -> str | None:
-        memo = (id(matcher), keys)
-        if memo not in self._codes:
-            self._codes[memo] = (matcher.match_keys(keys) if isinstance(matcher, Concept)
-                                 else matcher.any_match_keys(keys))
-        return self._codes[memo]
+        """Position -> matched code of the type's resources that ``matcher`` counts by code: each distinct coding
+        tuple looked up once in the rules' inverted code lists for every matcher they hold; a matcher they do
+        not hold (one built outside the rules) gets an index of its own."""
+        codes = self._code_index
+        if codes is None or not codes.knows(matcher):
+            codes = self._own.setdefault(id(matcher), CodeIndex([matcher]))
+        if id(codes) not in index.by_matcher:
+            table: dict[int, dict[int, str]] = index.by_matcher.setdefault(id(codes), {})
+            for keys, positions in index.by_keys.items():
+                for known, code in codes.keys_matches(keys).items():
+                    table.setdefault(known, {}).update(dict.fromkeys(positions, code))
+        return index.by_matcher[id(codes)].get(id(matcher), {})
 
     def _text(self, concept: Concept, texts: tuple[str, ...]) -> tuple[tuple[TextResult, str], ...]:
         """What ``resources.find`` reads from these texts when no code matched: hits up to the first positive."""
@@ -182,15 +171,15 @@ CURRENT_CONDITIONS = current("Condition")
 
 
 def record_index(data: PatientData) -> RecordIndex:
-    """The extraction's index of ``data``: built on first use inside ``resources.resource_views()`` and kept
+    """The extraction's index of ``data``: built on first use while an ``ExtractionViews`` is active and kept
     for the rest of the extraction; built afresh outside one."""
-    memo = extraction_memo()
-    if memo is None:
+    extraction = active_extraction()
+    if extraction is None:
         return RecordIndex(data)
-    found = memo.get(("record_index", id(data)))
+    found = extraction.memo.get(("record_index", id(data)))
     if found is None or found.data is not data:
-        found = memo[("record_index", id(data))] = RecordIndex(data, memo.get("past_deadline"),
-                                                               memo.get("code_index"))
+        found = extraction.memo[("record_index", id(data))] = RecordIndex(data, extraction.past_deadline,
+                                                                          extraction.code_index)
     return found
 
 

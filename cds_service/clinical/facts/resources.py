@@ -7,13 +7,14 @@ not repeat the per-resource-type details. Nothing here decides a fact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from ..code_index import CodeIndex
 from ..codes import CodedKey, Concept, TextPatterns, TextResult, coded_key
 
 if TYPE_CHECKING:
@@ -209,8 +210,11 @@ class ExtractionViews:
     ``screen`` joins the phrases of every concept and drug the extraction searches (``FactRules.text_screen``):
     a text its prefilter rejects is not searched per concept, since no narrower pattern can match it."""
 
-    def __init__(self, screen: TextPatterns) -> None:
+    def __init__(self, screen: TextPatterns, code_index: CodeIndex | None = None,
+                 past_deadline: Callable[[], bool] | None = None) -> None:
         self.screen = screen
+        self.code_index = code_index  # the rules' code lists inverted (``FactRules.code_index``)
+        self.past_deadline = past_deadline  # the caller's clock, asked while the record is indexed
         self.views: dict[int, ResourceView] = {}
         self.searchable_texts: dict[int, tuple[str, ...]] = {}
         self.occurs: dict[str, bool] = {}  # the screen's verdict per distinct text (``TextPatterns.may_occur``)
@@ -246,10 +250,9 @@ class ExtractionViews:
 _EXTRACTION: ContextVar[ExtractionViews | None] = ContextVar("fact_resource_views", default=None)
 
 
-def extraction_memo() -> dict[Any, Any] | None:
-    """A dict that lives as long as the active ``ExtractionViews`` (None outside one)."""
-    extraction = _EXTRACTION.get()
-    return extraction.memo if extraction else None
+def active_extraction() -> ExtractionViews | None:
+    """The ``ExtractionViews`` whose fact rule is running (None outside one)."""
+    return _EXTRACTION.get()
 
 
 def view(resource: Mapping[str, Any]) -> ResourceView:
