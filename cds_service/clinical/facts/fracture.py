@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ...fhir.patient_data import PatientData
-from ..codes import JOIN, icd_fracture_level, text_levels
+from ..codes import icd_fracture_level, text_levels
 from ..orders import DraftOrder
 from .index import lookup, of, record_index
 from .resources import (
@@ -29,6 +29,7 @@ from .resources import (
     reason_resources,
     recorded_date,
     reference,
+    text_hits,
     view,
 )
 from .rules import FactRules
@@ -47,10 +48,8 @@ def _classify(resource: Mapping[str, Any], source: str, rules: FactRules) -> tup
         code = rules.concept(concept_name).match_keys(seen.keys)
         if code:
             return Evidence(resource, source, "coded", code, "positive", all_text), etiology
-    joined = JOIN.join(seen.texts)
     for concept_name, etiology in ETIOLOGY_BY_CONCEPT:
-        patterns = rules.concept(concept_name).text
-        if patterns.may_match_joined(joined) and any(patterns.search(t) == "positive" for t in seen.texts):
+        if any(result == "positive" for result, _ in text_hits(rules.concept(concept_name).text, seen.texts)):
             return Evidence(resource, source, "text", None, "positive", all_text), etiology
     return None
 

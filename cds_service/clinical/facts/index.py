@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..code_index import CodeIndex
 from ..codes import JOIN, CodedKey, CodeList, Concept, TextResult
-from .resources import Evidence, ResourceView, active_extraction, is_current, searchable, view
+from .resources import Evidence, ResourceView, active_extraction, is_current, searchable, text_hits, view
 
 if TYPE_CHECKING:
     from ...fhir.patient_data import PatientData
@@ -100,17 +100,10 @@ class RecordIndex:
         return index.by_matcher[id(codes)].get(id(matcher), {})
 
     def _text(self, concept: Concept, texts: tuple[str, ...]) -> tuple[tuple[TextResult, str], ...]:
-        """What ``resources.find`` reads from these texts when no code matched: hits up to the first positive."""
+        """What ``resources.find`` reads from these texts when no code matched, once per distinct tuple."""
         memo = (id(concept), texts)
         if memo not in self._texts:
-            hits: list[tuple[TextResult, str]] = []
-            for text in texts if len(texts) == 1 or concept.text.may_match_joined(JOIN.join(texts)) else ():
-                result = concept.text.search(text)
-                if result:
-                    hits.append((result, text))
-                    if result == "positive":
-                        break
-            self._texts[memo] = tuple(hits)
+            self._texts[memo] = text_hits(concept.text, texts)
         return self._texts[memo]
 
     @staticmethod

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..code_index import CodeIndex
-from ..codes import CodedKey, Concept, TextPatterns, TextResult, coded_key
+from ..codes import JOIN, CodedKey, Concept, TextPatterns, TextResult, coded_key
 
 if TYPE_CHECKING:
     from ..orders import DraftOrder
@@ -280,10 +280,24 @@ class Evidence:
     text: str = ""  # the text that matched (only used to read levels), never copied into output
 
 
+def text_hits(patterns: TextPatterns, texts: tuple[str, ...]) -> tuple[tuple[TextResult, str], ...]:
+    """What a resource's texts say of a concept: each hit with its text, up to the first positive one. Texts
+    are tested together first (``TextPatterns.may_match_joined``): most resources name no concept at all."""
+    hits: list[tuple[TextResult, str]] = []
+    if len(texts) > 1 and not patterns.may_match_joined(JOIN.join(texts)):
+        return ()
+    for text in texts:
+        result = patterns.search(text)
+        if result:
+            hits.append((result, text))
+            if result == "positive":
+                break
+    return tuple(hits)
+
+
 def find(resources: Iterable[Mapping[str, Any]], concept: Concept) -> list[Evidence]:
     """Coded matches first; a resource without a coded match is searched in its free text."""
     found: list[Evidence] = []
-    search = concept.text.search
     extraction = _EXTRACTION.get()
     for resource in resources:
         seen = extraction.view(resource) if extraction else _build_view(resource)
@@ -293,12 +307,9 @@ def find(resources: Iterable[Mapping[str, Any]], concept: Concept) -> list[Evide
         if code:
             found.append(Evidence(resource, seen.reference, "coded", code, "positive", " ".join(seen.texts)))
             continue
-        for text in extraction.searchable(seen) if extraction else seen.texts:
-            result = search(text)
-            if result:
-                found.append(Evidence(resource, seen.reference, "text", None, result, text))
-                if result == "positive":
-                    break
+        texts = extraction.searchable(seen) if extraction else seen.texts
+        found.extend(Evidence(resource, seen.reference, "text", None, result, text)
+                     for result, text in text_hits(concept.text, texts))
     return found
 
 
