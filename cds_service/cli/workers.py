@@ -179,15 +179,18 @@ LARGE_BODY_BYTES = 1 << 20
 
 
 class Pool:
-    """Forked workers; each request goes to the worker with the fewest requests in flight (ties in turn), an
-    ordinary one preferring a worker with no large call; large calls take turns, one per worker."""
+    """Forked workers; each request goes to the worker with the fewest requests in flight, an ordinary one
+    preferring a worker with no large call; large calls take turns, one per worker.
+
+    Ties go to the first worker, not in turn: when calls come one at a time, the same process (its caches warm)
+    answers them. Measured at concurrency 1 (bench/run.py typical@1): alternating workers cost 5.9 ms of worker
+    CPU a call against 3.8-4.4 ms with one worker, p50 6.4 -> 4.4 ms."""
 
     def __init__(self, count: int, threads: int, make_app: Callable[[], Any]) -> None:
         self.count, self.threads, self.make_app = count, threads, make_app
         self.large_turns = asyncio.Semaphore(count)  # one large call per worker at a time
         self.workers: list[Worker] = []
         self.ids = itertools.count()
-        self.turn = itertools.count()
         self.closing = False
         # File descriptors a re-forked worker must not keep (the front's listeners and client connections):
         # a copy held by a worker would keep a closed connection open for its client.
@@ -253,8 +256,7 @@ class Pool:
     def _pick(self) -> Worker:
         free = [w for w in self.workers if not w.large] or self.workers  # a large call waits for a free one
         least = min(len(w.waiting) for w in free)
-        idle = [w for w in free if len(w.waiting) == least]
-        return idle[next(self.turn) % len(idle)]
+        return next(w for w in free if len(w.waiting) == least)
 
     async def call(self, request: Request, timeout: float) -> Reply:
         if len(request.body) < LARGE_BODY_BYTES:

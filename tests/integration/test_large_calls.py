@@ -1,4 +1,5 @@
-"""Large calls take turns, one per worker, and an ordinary call never waits behind them (cli/workers.py).
+"""How the pool picks a worker (cli/workers.py): large calls take turns, one per worker, an ordinary call never
+waits behind them, and calls one at a time stay on one worker.
 
 A real pool of two forked workers runs a tiny WSGI app that holds a large request for 0.4 s. Four large
 requests and, just after them, one ordinary request: no worker ever runs two large ones at once, the last two
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.cli.workers import LARGE_BODY_BYTES, Pool, Request
+from cds_service.cli.workers import LARGE_BODY_BYTES, Pool, Request, Worker
 
 pytestmark = pytest.mark.slow
 
@@ -61,3 +62,17 @@ def test_large_calls_take_turns_and_an_ordinary_call_does_not_wait() -> None:
         assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans))
     second_turn = sorted(a["start"] for a in large)[2]
     assert small["end"] < second_turn
+
+
+def test_calls_one_at_a_time_stay_on_one_worker_and_busy_ones_spread() -> None:
+    """Ties go to the first worker (its caches stay warm); the fewest in flight still wins, and an ordinary call
+    avoids a worker running a large one."""
+    pool = Pool(2, 4, lambda: app)
+    first, second = pool.workers[:] = [Worker(1, None, None), Worker(2, None, None)]  # type: ignore[arg-type]
+    assert [pool._pick() for _ in range(3)] == [first, first, first]
+    first.waiting[1] = None  # type: ignore[assignment]
+    assert pool._pick() is second
+    second.waiting[2] = second.waiting[3] = None  # type: ignore[assignment]
+    assert pool._pick() is first
+    first.large = 1
+    assert pool._pick() is second
