@@ -19,6 +19,7 @@ from test_context_sentences import SENTENCES
 
 from cds_service.clinical.code_index import CodeIndex
 from cds_service.clinical.codes import JOIN, build_text_patterns
+from cds_service.clinical.context import default_context_rules
 from cds_service.clinical.facts import load_fact_rules
 from cds_service.clinical.prefilter import phrase_literals, trie_pattern
 
@@ -55,6 +56,18 @@ def test_prefilter_never_changes_a_search(name: str) -> None:
     patterns = RULES.concept(name).text
     unfiltered = replace(patterns, prefilter=None)
     assert [patterns.search(t) for t in TEXTS] == [unfiltered.search(t) for t in TEXTS]
+
+
+def test_trigger_screens_never_hide_a_trigger() -> None:
+    """The context rules screen each category's triggers (``context.Trigger``): on every corpus text, a screen
+    that says no means the trigger alternation finds nothing; and the screens do say no."""
+    rules = default_context_rules()
+    triggers = (*rules.forward, *rules.backward)
+    assert triggers and all(t.screen is not None for t in triggers)
+    for trigger in triggers:
+        for text in TEXTS:
+            assert list(trigger.finditer(text)) or not list(trigger.pattern.finditer(text)), (trigger.category, text)
+    assert sum(not t.screen.may_match(text) for t in triggers for text in TEXTS) > 1_000  # type: ignore[union-attr]
 
 
 def test_the_screen_passes_every_text_some_concept_finds_something_in() -> None:
