@@ -11,15 +11,21 @@ The literals are lower-case ASCII, compiled as a trie (one branch per next chara
 text for the ~400 literals of every phrase, where the joined phrases take 1-25 us) and run on the lower-cased
 text. For an ASCII text that is exact: an ASCII character matches a pattern letter case-insensitively only if
 both lower-case to the same letter. A text with other characters (where case-insensitive matching knows folds
-such as the Kelvin sign for "k") always passes. A phrase whose parse gives no literal of at least
-``MIN_LENGTH`` characters is kept as a pattern; when no phrase has one, there is no prefilter.
+such as the Kelvin sign for "k") always passes. During a fact extraction the same question is answered by one
+Aho-Corasick pass per text for the literals of every prefilter of the fact rules (``LiteralScan``). A phrase
+whose parse gives no literal of at least ``MIN_LENGTH`` characters is kept as a pattern; when no phrase has one,
+there is no prefilter.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+
+import ahocorasick
 
 try:  # the parser ``re`` itself uses; private, so any surprise only turns the shortcut off
     from re import _parser as _sre
@@ -34,12 +40,71 @@ Literals = frozenset[str]
 class Prefilter:
     literals: re.Pattern[str]  # the literals of the phrases that have them, as a trie
     rest: re.Pattern[str] | None  # the phrases that have none, compiled as they are searched
+    words: frozenset[str] = frozenset()  # those literals (``LiteralScan``)
 
     def may_match(self, text: str) -> bool:
-        """False only when no phrase can match the text (see the module docstring)."""
-        if not text.isascii() or self.literals.search(text.lower()) is not None:
+        """False only when no phrase can match the text (see the module docstring). While a ``ScanMemo`` that
+        knows this prefilter is active, its one scan of the text answers instead of the trie: the same answer."""
+        if not text.isascii():
+            return True
+        memo = _MEMO.get()
+        bit = memo.bits.get(id(self), 0) if memo is not None else 0
+        if (memo.mask(text) & bit) if memo is not None and bit else self.literals.search(text.lower()) is not None:
             return True
         return self.rest is not None and self.rest.search(text) is not None
+
+
+class LiteralScan:
+    """The literals of many prefilters in one Aho-Corasick automaton (pyahocorasick, C): one pass over a text
+    finds every literal in it, so one scan answers every prefilter at once. A call asks some fifty prefilters
+    about the same seventy texts (about 360 trie searches); scanned once each, the texts cost a fraction of that.
+    Each prefilter has a bit; a literal's value is the bits of the prefilters holding it."""
+
+    def __init__(self, prefilters: Iterable[Prefilter]) -> None:
+        self.held = list(dict.fromkeys(prefilters))  # held, so that their ids stay unique
+        self.bits = {id(p): 1 << n for n, p in enumerate(self.held)}
+        masks: dict[str, int] = {}
+        for prefilter in self.held:
+            for word in prefilter.words:
+                masks[word] = masks.get(word, 0) | self.bits[id(prefilter)]
+        self._automaton = ahocorasick.Automaton()
+        for word, mask in masks.items():
+            self._automaton.add_word(word, mask)
+        self._automaton.make_automaton()
+
+    def mask(self, text: str) -> int:
+        """The bits of the prefilters one of whose literals occurs in ``text`` (lower-case ASCII)."""
+        found = 0
+        for _end, mask in self._automaton.iter(text):
+            found |= mask
+        return found
+
+
+class ScanMemo:
+    """One fact extraction's scans, by text: texts and their answers live as long as the extraction, never
+    longer (they are patient data)."""
+
+    def __init__(self, scan: LiteralScan) -> None:
+        self.scan, self.bits = scan, scan.bits
+        self.masks: dict[str, int] = {}
+
+    def mask(self, text: str) -> int:
+        found = self.masks.get(text)
+        if found is None:
+            found = self.masks[text] = self.scan.mask(text.lower())
+        return found
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        token = _MEMO.set(self)
+        try:
+            yield
+        finally:
+            _MEMO.reset(token)
+
+
+# The extraction's scans in this context (thread), while one of its fact rules runs; None outside.
+_MEMO: ContextVar[ScanMemo | None] = ContextVar("literal_scans", default=None)
 
 
 def build_prefilter(phrases: Iterable[str], compile_phrases: Callable[[list[str]], re.Pattern[str]]
@@ -55,7 +120,7 @@ def build_prefilter(phrases: Iterable[str], compile_phrases: Callable[[list[str]
             literals |= found
     if not literals:
         return None
-    return Prefilter(trie_pattern(literals), compile_phrases(rest) if rest else None)
+    return Prefilter(trie_pattern(literals), compile_phrases(rest) if rest else None, frozenset(literals))
 
 
 def phrase_literals(phrase: str) -> Literals | None:

@@ -1,9 +1,10 @@
-"""The two matching shortcuts give exactly the answers of asking each concept in full.
+"""The matching shortcuts give exactly the answers of asking each concept in full.
 
-``clinical/prefilter.py`` skips a phrase search when a text lacks every literal the phrases need;
-``clinical/code_index.py`` answers for every concept at once which of them a coding belongs to. Both are
-checked here against the plain per-concept matching on every text of the fixtures and the ConText sentences,
-and on every code of codes.json.
+``clinical/prefilter.py`` skips a phrase search when a text lacks every literal the phrases need (one trie per
+prefilter, or one Aho-Corasick pass for all of them, ``LiteralScan``), and screens the context rules' triggers
+the same way; ``clinical/code_index.py`` answers for every concept at once which of them a coding belongs to.
+All are checked here against the plain matching on every text of the fixtures and the ConText sentences, and
+on every code of codes.json.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cds_service.clinical.code_index import CodeIndex
 from cds_service.clinical.codes import JOIN, build_text_patterns
 from cds_service.clinical.context import default_context_rules
 from cds_service.clinical.facts import load_fact_rules
-from cds_service.clinical.prefilter import phrase_literals, trie_pattern
+from cds_service.clinical.prefilter import ScanMemo, phrase_literals, trie_pattern
 
 RULES = load_fact_rules()
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
@@ -56,6 +57,21 @@ def test_prefilter_never_changes_a_search(name: str) -> None:
     patterns = RULES.concept(name).text
     unfiltered = replace(patterns, prefilter=None)
     assert [patterns.search(t) for t in TEXTS] == [unfiltered.search(t) for t in TEXTS]
+
+
+def test_one_literal_scan_answers_as_each_prefilter() -> None:
+    """``LiteralScan`` (every literal in one automaton, one pass a text) gives each prefilter's own answer, on
+    every corpus text, the texts of a type joined and the texts' case variants; only while its memo is active."""
+    scan = RULES.literal_scan
+    assert scan is not None and len(scan.bits) > 50
+    prefilters = scan.held
+    texts = [*TEXTS, JOIN.join(TEXTS[:200]), *(t.upper() for t in TEXTS[:200])]
+    alone = [[p.may_match(t) for p in prefilters] for t in texts]
+    memo = ScanMemo(scan)
+    with memo.active():
+        scanned = [[p.may_match(t) for p in prefilters] for t in texts]
+    assert scanned == alone
+    assert len(memo.masks) > 500 and any(not row.count(True) for row in alone)
 
 
 def test_trigger_screens_never_hide_a_trigger() -> None:

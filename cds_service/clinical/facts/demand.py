@@ -55,7 +55,7 @@ class FactBook:
         self._unchecked: dict[str, Unchecked | None] = {}
         self._lost = lost_keys(data)
         self._past_deadline = past_deadline
-        self._views = ExtractionViews(rules.text_screen, rules.code_index, past_deadline)
+        self._views = ExtractionViews(rules.text_screen, rules.code_index, past_deadline, rules.literal_scan)
 
     def found(self, name: str) -> Found | None:
         """What the rule found for ``name``, before an unchecked absence is withheld: what other rules read."""

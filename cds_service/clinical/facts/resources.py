@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..code_index import CodeIndex
 from ..codes import JOIN, CodedKey, Concept, TextPatterns, TextResult, coded_key
+from ..prefilter import LiteralScan, ScanMemo
 
 if TYPE_CHECKING:
     from ..orders import DraftOrder
@@ -211,9 +212,10 @@ class ExtractionViews:
     a text its prefilter rejects is not searched per concept, since no narrower pattern can match it."""
 
     def __init__(self, screen: TextPatterns, code_index: CodeIndex | None = None,
-                 past_deadline: Callable[[], bool] | None = None) -> None:
+                 past_deadline: Callable[[], bool] | None = None, literal_scan: LiteralScan | None = None) -> None:
         self.screen = screen
         self.code_index = code_index  # the rules' code lists inverted (``FactRules.code_index``)
+        self.scans = ScanMemo(literal_scan) if literal_scan is not None else None  # (``FactRules.literal_scan``)
         self.past_deadline = past_deadline  # the caller's clock, asked while the record is indexed
         self.views: dict[int, ResourceView] = {}
         self.searchable_texts: dict[int, tuple[str, ...]] = {}
@@ -224,7 +226,11 @@ class ExtractionViews:
     def active(self) -> Iterator[None]:
         token = _EXTRACTION.set(self)
         try:
-            yield
+            if self.scans is None:
+                yield
+            else:
+                with self.scans.active():
+                    yield
         finally:
             _EXTRACTION.reset(token)
 

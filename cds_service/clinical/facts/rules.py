@@ -14,6 +14,7 @@ from ...datafiles import check_provenance, read_checked
 from ..code_index import CodeIndex
 from ..codes import CodeList, Concept, TextPatterns, build_code_list, build_concept, build_text_patterns
 from ..context import default_context_rules
+from ..prefilter import LiteralScan
 from .unchecked import FactSource, build_fact_sources
 
 STATUSES = frozenset({"seen", "secondary", "unconfirmed", "design-choice"})
@@ -40,6 +41,7 @@ class FactRules:
     text_screen: TextPatterns  # every concept's and drug's phrases in one pattern (fact_resources.resource_views)
     fact_sources: Mapping[str, FactSource] = field(default_factory=dict)  # keys feeding each fact
     code_index: CodeIndex | None = None  # every concept's code lists inverted (``code_index.py``)
+    literal_scan: LiteralScan | None = None  # every concept's, drug's and the screen's literals (``prefilter.py``)
 
     def concept(self, name: str) -> Concept:
         return self.concepts[name]
@@ -75,4 +77,6 @@ def load_fact_rules() -> FactRules:
         *(p for d in codes["osteoporosis_drugs"]["drugs"] for p in d["text"])])
     sources = build_fact_sources(read_criteria_json(SHARED_FACT_SOURCES, "fact-sources"))
     index = CodeIndex([*concepts.values(), *(concept.codes for concept in concepts.values())])
-    return FactRules(concepts, drugs, thresholds, screen, sources, index)
+    patterns = (screen, *(c.text for c in concepts.values()), *(d.text for d in drugs))
+    scan = LiteralScan(p.prefilter for p in patterns if p.prefilter is not None)
+    return FactRules(concepts, drugs, thresholds, screen, sources, index, scan)
