@@ -41,7 +41,8 @@ class FactRules:
     text_screen: TextPatterns  # every concept's and drug's phrases in one pattern (fact_resources.resource_views)
     fact_sources: Mapping[str, FactSource] = field(default_factory=dict)  # keys feeding each fact
     code_index: CodeIndex | None = None  # every concept's code lists inverted (``code_index.py``)
-    literal_scan: LiteralScan | None = None  # every concept's, drug's and the screen's literals (``prefilter.py``)
+    literal_scan: LiteralScan | None = None  # the literals of every concept, drug, the screen and the context
+    # rules' triggers (``prefilter.py``)
 
     def concept(self, name: str) -> Concept:
         return self.concepts[name]
@@ -62,7 +63,7 @@ def read_criteria_json(relative: str, schema: str) -> Mapping[str, Any]:
 def load_fact_rules() -> FactRules:
     """Build the code lists and thresholds the fact extraction needs; called once at start-up (the context rules
     of clinical/shared/context.json are read here too, so a malformed table stops start-up, not a request)."""
-    default_context_rules()
+    context = default_context_rules()
     codes = read_criteria_json(SHARED_CODES, "codes")
     rules = read_criteria_json(SHARED_THRESHOLDS, "thresholds")
     thresholds = rules["thresholds"]
@@ -78,5 +79,7 @@ def load_fact_rules() -> FactRules:
     sources = build_fact_sources(read_criteria_json(SHARED_FACT_SOURCES, "fact-sources"))
     index = CodeIndex([*concepts.values(), *(concept.codes for concept in concepts.values())])
     patterns = (screen, *(c.text for c in concepts.values()), *(d.text for d in drugs))
-    scan = LiteralScan(p.prefilter for p in patterns if p.prefilter is not None)
+    triggers = (*context.forward, *context.backward)  # their screens too: one pass a window for all of them
+    scan = LiteralScan([*(p.prefilter for p in patterns if p.prefilter is not None),
+                        *(t.screen for t in triggers if t.screen is not None)])
     return FactRules(concepts, drugs, thresholds, screen, sources, index, scan)
