@@ -1,4 +1,5 @@
-"""``make bench`` keeps running: every row of bench/run.py, about a second each, with the table and the verdicts.
+"""``make bench`` keeps running: every row of bench/run.py, about a second each, with the table and the verdicts;
+and bench/ab.py (the same-process comparison of two checkouts) runs.
 
 No timing is asserted (the machine is shared); what is checked is that the harness starts the baseline, the
 service (capped and uncapped) and sekmet-fhir, that every row answers 200 with cards and no errors, and that
@@ -42,3 +43,11 @@ def test_the_benchmark_harness_runs_every_row(tmp_path: Path) -> None:
         ("PASS |", "FAIL |"))]
     for check in CHECKS:
         assert any(line.startswith(f"| {check} |") for line in verdicts), check
+
+
+def test_the_same_process_comparison_runs() -> None:
+    """``bench/ab.py`` against this very checkout: both copies answer alike and a ratio is printed."""
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "ab.py"), "--base", str(REPO), "--rounds", "2",
+                          "--calls", "3", "--long", "2"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.splitlines()[-1].startswith("this / base: ")
