@@ -14,7 +14,9 @@ A condition is JSON. A leaf names what it reads and one test:
 and ``{"all": [...]}``, ``{"any": [...]}``, ``{"not": {...}}`` combine them. Evaluation is three-valued:
 True, False, or None when a fact it needs is unknown (absent, ``None``, or in conflict). ``all`` is False as
 soon as one part is False, ``any`` is True as soon as one part is True, so an unknown fact only leaves the
-answer open when it could change it. ``known`` is the only test that is never unknown.
+answer open when it could change it. ``known`` is the only test that is never unknown. The parts of an ``all``
+are read in order up to the first False one, so the facts of the parts after it are never computed (facts are
+computed when first read); an ``any`` reads all its parts, since every met part is a reason on the card.
 """
 
 from __future__ import annotations
@@ -53,8 +55,14 @@ _FALSE = Outcome(False)  # Outcomes are immutable: one instance serves every pla
 
 def check(condition: Condition, subject: Subject) -> Outcome:
     """Evaluate ``condition`` for ``subject`` (see the module docstring for the language)."""
-    if "all" in condition:
-        return _all([check(c, subject) for c in condition["all"]])
+    if "all" in condition:  # up to the first False part (see the module docstring)
+        parts = []
+        for part in condition["all"]:
+            outcome = check(part, subject)
+            if outcome.verdict is False:
+                return _FALSE
+            parts.append(outcome)
+        return _all(parts)
     if "any" in condition:
         return _any([check(c, subject) for c in condition["any"]])
     if "not" in condition:
