@@ -74,7 +74,8 @@ def client(args: tuple[Any, ...], results: Connection) -> None:
     results.close()
 
 
-def run(url: str, body: bytes | None, concurrency: int, duration: float, warmup: float) -> dict[str, object]:
+def run(url: str, body: bytes | None, concurrency: int, duration: float, warmup: float,
+        with_latencies: bool = False) -> dict[str, object]:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     latencies: list[float] = []
@@ -101,6 +102,7 @@ def run(url: str, body: bytes | None, concurrency: int, duration: float, warmup:
     latencies.sort()
     ok = statuses.get("200", 0)
     return {
+        **({"latencies_ms": [round(value * 1000, 3) for value in latencies]} if with_latencies else {}),
         "requests": len(latencies),
         "ok": ok,
         "errors": len(latencies) - ok,
@@ -120,9 +122,10 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, default=4)
     parser.add_argument("-d", "--duration", type=float, default=10.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds run before measuring")
+    parser.add_argument("--latencies", action="store_true", help="also print every latency (ms, sorted)")
     args = parser.parse_args()
     body = args.body.read_bytes() if args.body else None
-    print(json.dumps(run(args.url, body, args.concurrency, args.duration, args.warmup)))
+    print(json.dumps(run(args.url, body, args.concurrency, args.duration, args.warmup, args.latencies)))
 
 
 if __name__ == "__main__":

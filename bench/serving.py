@@ -17,6 +17,10 @@ on loopback only, every server started here stopped at the end:
              the ordinary call's p50/p95/p99/max and errors. Target (issue 16): ordinary p99 < 1 s.
   throughput the baseline app and the typical order-select at concurrency 4 (bench/loadgen.py).
   balance    --starts fresh starts, each: 4 persistent connections (loadgen -c 4), req/s and p99 per start.
+             The starts are all up at once and measured in turn, BALANCE_ROUNDS short runs each (new connections
+             every run, each round beginning one start later), so the machine's drift (a third within minutes
+             here) touches every start alike; per start, the mean req/s of its runs and the p99 of all their
+             calls. Target (issue 16): every start within 20 % of the best one, in req/s and in p99.
 
 Bounded: at most 256 slow connections of each kind, --hold at most 60 s, each phase stops by itself.
 
@@ -29,6 +33,7 @@ import argparse
 import http.client
 import json
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +72,8 @@ sys.exit(cli.main(["serve", *sys.argv[1:]]))
 PYTHON = {"python": sys.executable}  # --python: the interpreter that runs the servers
 HEAVY = {"observations": 8_000, "conditions": 3_600}  # the JSON body: about 8.1 MB
 NEIGHBOURS_P99_MS = 1000.0
+BALANCE_ROUNDS = 3  # short runs per fresh start, taken in turn over the starts
+BALANCE_WITHIN = 0.20  # every start's req/s and p99 within this of the best start's
 
 
 def start(stack: str, work: Path, name: str, baseline: bool = False) -> tuple[Process, int]:
@@ -156,10 +163,10 @@ def ordinary_calls(port: int, path: str, body: bytes, seconds: float) -> dict[st
 
 
 def loadgen(port: int, path: str, body_file: Path, seconds: float, concurrency: int = 4,
-            warmup: float = 1.0) -> dict[str, Any]:
+            warmup: float = 1.0, latencies: bool = False) -> dict[str, Any]:
     out = subprocess.run([sys.executable, str(BENCH / "loadgen.py"), "--url", f"http://{HOST}:{port}{path}",
                           "--body", str(body_file), "-c", str(concurrency), "-d", str(seconds),
-                          "--warmup", str(warmup)],
+                          "--warmup", str(warmup), *(["--latencies"] if latencies else [])],
                          check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     return json.loads(out)
 
@@ -174,6 +181,30 @@ def neighbours(port: int, path: str, work: Path, hold: float) -> dict[str, Any]:
     ordinary = loadgen(port, path, work / "typical.json", hold, concurrency=1, warmup=2.0)
     thread.join()
     return {"ordinary": ordinary, **heavy, "heavy_bytes": (work / "heavy.json").stat().st_size}
+
+
+def balance(stack: str, work: Path, path: str, body: bytes, starts: int, seconds: float) -> list[dict[str, Any]]:
+    """Fresh starts, all up at once, each measured in ``BALANCE_ROUNDS`` runs taken in turn (module docstring)."""
+    servers: list[tuple[Process, int]] = []
+    try:
+        for attempt in range(starts):
+            servers.append(start(stack, work, f"{stack}-balance{attempt}"))
+            ordinary_calls(servers[-1][1], path, body, 0.5)
+        runs: list[list[dict[str, Any]]] = [[] for _ in servers]
+        for turn in range(BALANCE_ROUNDS):
+            for n in (*range(turn, len(servers)), *range(turn)):  # each round begins one start later
+                runs[n].append(loadgen(servers[n][1], path, work / "typical.json", seconds / BALANCE_ROUNDS,
+                                       warmup=0.5, latencies=True))
+    finally:
+        for server, _ in servers:
+            server.stop()
+    starts_seen = []
+    for ours in runs:
+        latencies = sorted(value for r in ours for value in r.pop("latencies_ms"))
+        starts_seen.append({"rps": statistics.mean(r["rps"] for r in ours), "requests": len(latencies),
+                            "p99_ms": latencies[min(len(latencies) - 1, round(0.99 * len(latencies)))],
+                            "errors": sum(r["errors"] for r in ours), "runs": ours})
+    return starts_seen
 
 
 def main() -> int:
@@ -239,14 +270,7 @@ def main() -> int:
                 finally:
                     base.stop()
             if "balance" in phases:
-                row["balance"] = []
-                for attempt in range(args.starts):
-                    server, port = start(stack, work, f"{stack}-balance{attempt}")
-                    try:
-                        ordinary_calls(port, path, body, 0.5)
-                        row["balance"].append(loadgen(port, path, work / "typical.json", args.duration))
-                    finally:
-                        server.stop()
+                row["balance"] = balance(stack, work, path, body, args.starts, args.duration)
             print(json.dumps({stack: row}), file=sys.stderr, flush=True)
     report(results)
     return 0
@@ -276,6 +300,17 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             verdict = "PASS" if n["p99_ms"] < NEIGHBOURS_P99_MS and not n["errors"] else "FAIL"
             print(f"| {stack} neighbours: ordinary p99 ms | {n['p99_ms']:.1f} | < {NEIGHBOURS_P99_MS:.0f} | "
                   f"{verdict} |")
+        starts = row.get("balance", [])
+        if starts:
+            slowest = min(b["rps"] for b in starts) / max(b["rps"] for b in starts)
+            worst = max(b["p99_ms"] for b in starts) / min(b["p99_ms"] for b in starts)
+            errors = sum(b["errors"] for b in starts)
+            for check, value, target, met in (
+                    ("slowest start's req/s / best", slowest, f">= {1 - BALANCE_WITHIN:.2f}",
+                     slowest >= 1 - BALANCE_WITHIN),
+                    ("worst start's p99 / best", worst, f"<= {1 + BALANCE_WITHIN:.2f}", worst <= 1 + BALANCE_WITHIN)):
+                print(f"| {stack} balance, {len(starts)} fresh starts: {check} | {value:.3f} | {target} | "
+                      f"{'PASS' if met and not errors else 'FAIL'} |")
 
 if __name__ == "__main__":
     sys.exit(main())
