@@ -17,8 +17,11 @@ Rows (each: requests/s, latency percentiles, errors, peak RSS per gunicorn worke
                   through the same proxy: the floor for row 4 when the service's reads run in parallel
     query-all     every template's query sent at once (one connection each), wall time until the last
                   answer: the floor including the FHIR server's own handling of 10 concurrent searches
-A row named ``name@1`` runs at concurrency 1 (service time without queueing: the per-resource cost and the
-fetch overhead are computed from those); other rows run at ``--concurrency``.
+The baseline and typical rows (their ratio is a target) are measured in turn, ``IN_TURN`` short runs each
+alternated, both servers up: the machine's speed drifts by a third within minutes here, and rows measured a
+minute apart compared that drift as much as the service. A row named ``name@1`` runs at concurrency 1 (service
+time without queueing: the per-resource cost and the fetch overhead are computed from those); other rows run at
+``--concurrency``.
 
 Everything listens on 127.0.0.1 only, and every process started here is stopped at the end. The load
 comes from a separate process (bench/loadgen.py). Defaults take about 2 minutes; ``--duration`` scales it.
@@ -54,6 +57,7 @@ from records import padded_scenario, resource_count, uncapped  # noqa: E402
 from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
 
 FHIR_VENV = REPO / ".venv-fhir"
+IN_TURN = 4  # short runs each of the baseline and the typical row, alternated (``load_in_turn``)
 TARGETS = {"p99_typical_ms": 10.0, "p50_typical_at_1_ms": 2.5, "throughput_ratio": 0.25, "fetch_overhead_ms": 15.0,
            "per_resource_ratio": 1.2, "conditions_8000_ms": 300.0, "rss_mb": 150.0}  # issue 16
 
@@ -159,19 +163,64 @@ def post(url: str, body: bytes) -> tuple[int, Any]:
         return exc.code, exc.read()[:300].decode(errors="replace")
 
 
-def load(url: str, body_file: Path, args: argparse.Namespace, server: Process, concurrency: int) -> dict[str, Any]:
-    """One sanity call (must be 200), then the timed run from loadgen.py, with RSS sampled meanwhile."""
+def sanity_call(url: str, body_file: Path) -> int | None:
+    """One call that must answer 200; the number of cards it gave."""
     status, answer = post(url, body_file.read_bytes())
-    cards = len(answer.get("cards", [])) if isinstance(answer, dict) else None
     if status != 200:
         print(f"  warning: sanity call answered {status}: {answer}", file=sys.stderr)
+    return len(answer.get("cards", [])) if isinstance(answer, dict) else None
+
+
+def loadgen(url: str, body_file: Path, concurrency: int, seconds: float, warmup: float,
+            latencies: bool = False) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, str(BENCH / "loadgen.py"), "--url", url, "--body", str(body_file),
+                          "-c", str(concurrency), "-d", str(seconds), "--warmup", str(warmup),
+                          *(["--latencies"] if latencies else [])], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def load(url: str, body_file: Path, args: argparse.Namespace, server: Process, concurrency: int) -> dict[str, Any]:
+    """One sanity call (must be 200), then the timed run from loadgen.py, with RSS sampled meanwhile."""
+    cards = sanity_call(url, body_file)
     with RssSampler(server.popen.pid) as rss:
-        out = subprocess.run([sys.executable, str(BENCH / "loadgen.py"), "--url", url, "--body", str(body_file),
-                              "-c", str(concurrency), "-d", str(args.duration), "--warmup", str(args.warmup)],
-                             check=True, capture_output=True, text=True).stdout
-    result = json.loads(out)
+        result = loadgen(url, body_file, concurrency, args.duration, args.warmup)
     result.update(rss_mb=rss.peak_mb, cards=cards, concurrency=concurrency)
     return result
+
+
+def load_in_turn(rows: dict[str, tuple[str, Path, Process]], args: argparse.Namespace,
+                 concurrency: int) -> dict[str, dict[str, Any]]:
+    """Rows whose ratio is a target (the baseline and the typical call), measured in ``IN_TURN`` short runs
+    each, alternated, so the machine's drift (a third within minutes here) touches both alike: req/s over all
+    their measured time, percentiles over all their calls, peak RSS over all runs."""
+    cards = {name: sanity_call(url, body) for name, (url, body, _) in rows.items()}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in rows}
+    peaks: dict[str, list[float]] = {name: [] for name in rows}
+    for turn in range(IN_TURN):
+        for name in list(rows) if turn % 2 == 0 else list(reversed(rows)):  # neither always goes first
+            url, body, server = rows[name]
+            with RssSampler(server.popen.pid) as rss:
+                runs[name].append(loadgen(url, body, concurrency, args.duration / IN_TURN, min(args.warmup, 0.5),
+                                          latencies=True))
+            peaks[name].append(rss.peak_mb)
+    results = {}
+    for name, ours in runs.items():
+        latencies = sorted(value for run in ours for value in run.pop("latencies_ms"))
+        statuses: dict[str, int] = {}
+        for run in ours:
+            for status, count in run["statuses"].items():
+                statuses[status] = statuses.get(status, 0) + count
+        results[name] = {
+            "requests": len(latencies), "ok": statuses.get("200", 0), "errors": len(latencies) - statuses.get("200", 0),
+            "statuses": statuses, "rps": len(latencies) / args.duration,
+            **{f"p{q}_ms": percentile_ms(latencies, q / 100) for q in (50, 95, 99)},
+            "max_ms": latencies[-1] if latencies else float("nan"), "runs": ours,
+            "rss_mb": max(peaks[name], default=float("nan")), "cards": cards[name], "concurrency": concurrency}
+    return results
+
+
+def percentile_ms(sorted_ms: list[float], fraction: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(fraction * len(sorted_ms)) - 1))] if sorted_ms else math.nan
 
 
 def direct_queries(base: str, patient_id: str, templates: dict[str, str], repeat: int) -> dict[str, Any]:
@@ -396,20 +445,27 @@ def main() -> int:
             bodies = {name: body_file(name, hook_request(scenario, "order-select", with_prefetch=True,
                                                          fhir_server=None, definition=uncapped(definition)))
                       for name, scenario in scenarios.items()}
-            if {"baseline", "baseline-empty"} & set(wanted):
-                server, base = start_cds("baseline", [sys.executable, str(BENCH / "baseline_app.py")], args, work)
-                cleanup.append(server.stop)
-                for row, body in (("baseline", bodies["typical"]), ("baseline-empty", body_file("empty", {}))):
-                    if row in wanted:
-                        rows[row] = load(f"{base}/cds-services/{definition.id}", body, args, server, concurrency(row))
-                server.stop()
             serve = [sys.executable, "-m", "cds_service", "serve"]
-            if any(row.split("@")[0] in scenarios for row in wanted):
+            uncapped_rows = any(row.split("@")[0] in scenarios for row in wanted)
+            if uncapped_rows:
                 cds, base = start_cds("cds-uncapped", serve, args, work, uncapped_hooks(work))
                 cleanup.append(cds.stop)
                 url = f"{base}/cds-services/{definition.id}"
+            if {"baseline", "baseline-empty"} & set(wanted):
+                server, floor = start_cds("baseline", [sys.executable, str(BENCH / "baseline_app.py")], args, work)
+                cleanup.append(server.stop)
+                floor_url = f"{floor}/cds-services/{definition.id}"
+                if {"baseline", "typical"} <= set(wanted):  # the ratio's two rows: in turn
+                    rows.update(load_in_turn({"baseline": (floor_url, bodies["typical"], server),
+                                              "typical": (url, bodies["typical"], cds)}, args, args.concurrency))
+                elif "baseline" in wanted:
+                    rows["baseline"] = load(floor_url, bodies["typical"], args, server, args.concurrency)
+                if "baseline-empty" in wanted:
+                    rows["baseline-empty"] = load(floor_url, body_file("empty", {}), args, server, args.concurrency)
+                server.stop()
+            if uncapped_rows:
                 for row in wanted:
-                    if row.split("@")[0] in scenarios:
+                    if row.split("@")[0] in scenarios and row not in rows:
                         rows[row] = load(url, bodies[row.split("@")[0]], args, cds, concurrency(row))
                 cds.stop()
             cds, base = start_cds("cds", serve, args, work)
@@ -439,6 +495,7 @@ def main() -> int:
         finally:
             for stop in reversed(cleanup):
                 stop()
+    rows = {row: rows[row] for row in wanted if row in rows}  # in the order asked (some were measured in turn)
     print_table(rows, sizes, args)
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "sizes": sizes,
