@@ -173,9 +173,11 @@ def sanity_call(url: str, body_file: Path) -> int | None:
 
 def loadgen(url: str, body_file: Path, concurrency: int, seconds: float, warmup: float,
             latencies: bool = False) -> dict[str, Any]:
+    """bench/loadgen.py's summary of one closed-loop run (``latencies``: with every latency, sorted)."""
     out = subprocess.run([sys.executable, str(BENCH / "loadgen.py"), "--url", url, "--body", str(body_file),
                           "-c", str(concurrency), "-d", str(seconds), "--warmup", str(warmup),
-                          *(["--latencies"] if latencies else [])], check=True, capture_output=True, text=True).stdout
+                          *(["--latencies"] if latencies else [])], check=True, capture_output=True, text=True,
+                         timeout=seconds + warmup + 60).stdout
     return json.loads(out)  # type: ignore[no-any-return]
 
 

@@ -34,7 +34,6 @@ import http.client
 import json
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +47,7 @@ sys.path.insert(0, str(BENCH))
 
 from records import padded_scenario, uncapped  # noqa: E402
 from run import Process, free_port  # noqa: E402
+from run import loadgen as run_loadgen  # noqa: E402
 
 from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
 from cds_service.settings import load_settings  # noqa: E402
@@ -164,11 +164,7 @@ def ordinary_calls(port: int, path: str, body: bytes, seconds: float) -> dict[st
 
 def loadgen(port: int, path: str, body_file: Path, seconds: float, concurrency: int = 4,
             warmup: float = 1.0, latencies: bool = False) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, str(BENCH / "loadgen.py"), "--url", f"http://{HOST}:{port}{path}",
-                          "--body", str(body_file), "-c", str(concurrency), "-d", str(seconds),
-                          "--warmup", str(warmup), *(["--latencies"] if latencies else [])],
-                         check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
-    return json.loads(out)
+    return run_loadgen(f"http://{HOST}:{port}{path}", body_file, concurrency, seconds, warmup, latencies)
 
 
 def neighbours(port: int, path: str, work: Path, hold: float) -> dict[str, Any]:
