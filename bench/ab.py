@@ -9,6 +9,7 @@ Both must give the same answer bytes, or the comparison stops.
 
     .venv/bin/python bench/ab.py --base ../other-checkout            # the typical order-select
     .venv/bin/python bench/ab.py --base ../other-checkout --long 20  # reports 2 KB longer each
+    .venv/bin/python bench/ab.py --base ../other-checkout --conditions 8000 --calls 2 --rounds 6
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from records import padded_scenario, uncapped  # noqa: E402
+from records import TYPICAL_CONDITIONS, TYPICAL_OBSERVATIONS, padded_scenario, uncapped  # noqa: E402
 
 import cds_service  # noqa: E402
 from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
@@ -52,9 +53,9 @@ def other_package(checkout: Path, into: Path) -> Any:
     return importlib.import_module("cds_base")
 
 
-def request_body(observations: int, long: int) -> bytes:
+def request_body(observations: int, conditions: int, long: int) -> bytes:
     definition = default_definition("order-select")
-    document = hook_request(padded_scenario(date.today(), observations), "order-select", with_prefetch=True,
+    document = hook_request(padded_scenario(date.today(), observations, conditions), "order-select", with_prefetch=True,
                             fhir_server=None, definition=uncapped(definition))
     for value in document["prefetch"].values():
         for entry in value.get("entry", []) if isinstance(value, dict) else []:
@@ -75,14 +76,15 @@ def caller(app: Any, frame: bytes) -> Callable[[], bytes]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, required=True, help="the other checkout (a git worktree, say)")
-    parser.add_argument("--observations", type=int, default=45, help="Observations of the chart (typical: 45)")
+    parser.add_argument("--observations", type=int, default=TYPICAL_OBSERVATIONS, help="Observations of the chart")
+    parser.add_argument("--conditions", type=int, default=TYPICAL_CONDITIONS, help="Conditions of the chart")
     parser.add_argument("--long", type=int, default=0, help="lengthen each report by this many filler sentences")
     parser.add_argument("--calls", type=int, default=100, help="calls per round")
     parser.add_argument("--rounds", type=int, default=15, help="rounds per version, alternated")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     definition = default_definition("order-select")
-    body = request_body(args.observations, args.long)
+    body = request_body(args.observations, args.conditions, args.long)
     request = Request("POST", f"/cds-services/{definition.id}", [("Content-Type", "application/json")], body,
                       "127.0.0.1", ("127.0.0.1", 80))
     frame = pickle.dumps((1, request))
