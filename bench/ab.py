@@ -3,7 +3,8 @@
 Why: on a shared 2-core machine the speed of the whole machine drifts by a third within minutes, so two runs of
 ``bench/run.py`` taken a few minutes apart cannot tell a 5 % change from the noise. Here both versions of the
 service run in the same process (the other checkout's ``cds_service`` is loaded under another package name),
-each call as a ``cds-service serve`` worker runs it (``cli/workers.call_app`` on a pickled request), and their
+each call as a ``cds-service serve`` worker runs it (``cli/workers.call_app`` on a pickled request, the hook
+files without ``_count`` as ``bench/run.py`` serves its charts), and their
 rounds alternate, so drift touches both alike; the answer is the ratio of the medians of thread CPU time.
 Both must give the same answer bytes, or the comparison stops.
 
@@ -34,6 +35,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from records import TYPICAL_CONDITIONS, TYPICAL_OBSERVATIONS, padded_scenario, uncapped  # noqa: E402
+from run import uncapped_hooks  # noqa: E402
 
 import cds_service  # noqa: E402
 from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
@@ -91,10 +93,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cds-ab-") as tmp:
         work = Path(tmp)
         base = other_package(args.base.resolve(), work / "pkg")
-        base_settings = importlib.import_module("cds_base.settings").load_settings(
-            {"CDS_HOOKS_DIR": str(args.base.resolve() / "hooks")}, data_dir=str(work / "base"))
+        hooks = {"CDS_HOOKS_DIR": str(uncapped_hooks(work))}  # as bench/run.py serves these charts
+        base_settings = importlib.import_module("cds_base.settings").load_settings(hooks, data_dir=str(work / "base"))
         calls = {"base": caller(base.create_app(base_settings), frame),
-                 "this": caller(cds_service.create_app(load_settings({}, data_dir=str(work / "this"))), frame)}
+                 "this": caller(cds_service.create_app(load_settings(hooks, data_dir=str(work / "this"))), frame)}
         answers = {name: [one() for _ in range(20)][-1] for name, one in calls.items()}  # warm up
         if answers["base"] != answers["this"]:
             print("the two checkouts answer differently: no comparison", file=sys.stderr)
