@@ -52,6 +52,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+from loadgen import percentile  # noqa: E402
 from records import padded_scenario, resource_count, uncapped  # noqa: E402
 
 from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
@@ -215,14 +216,10 @@ def load_in_turn(rows: dict[str, tuple[str, Path, Process]], args: argparse.Name
         results[name] = {
             "requests": len(latencies), "ok": statuses.get("200", 0), "errors": len(latencies) - statuses.get("200", 0),
             "statuses": statuses, "rps": len(latencies) / args.duration,
-            **{f"p{q}_ms": percentile_ms(latencies, q / 100) for q in (50, 95, 99)},
+            **{f"p{q}_ms": percentile(latencies, q / 100) for q in (50, 95, 99)},
             "max_ms": latencies[-1] if latencies else float("nan"), "runs": ours,
             "rss_mb": max(peaks[name], default=float("nan")), "cards": cards[name], "concurrency": concurrency}
     return results
-
-
-def percentile_ms(sorted_ms: list[float], fraction: float) -> float:
-    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(fraction * len(sorted_ms)) - 1))] if sorted_ms else math.nan
 
 
 def direct_queries(base: str, patient_id: str, templates: dict[str, str], repeat: int) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from loadgen import percentile  # noqa: E402
 from records import padded_scenario, uncapped  # noqa: E402
 from run import Process, free_port  # noqa: E402
 from run import loadgen as run_loadgen  # noqa: E402
@@ -157,8 +158,8 @@ def ordinary_calls(port: int, path: str, body: bytes, seconds: float) -> dict[st
             errors += 1
         latencies.append((time.perf_counter() - started) * 1000)
     latencies.sort()
-    pick = lambda f: latencies[min(len(latencies) - 1, max(0, round(f * len(latencies)) - 1))]  # noqa: E731
-    return {"calls": len(latencies), "errors": errors, "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+    return {"calls": len(latencies), "errors": errors, "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99),
             "max_ms": latencies[-1]}
 
 
@@ -198,7 +199,7 @@ def balance(stack: str, work: Path, path: str, body: bytes, starts: int, seconds
     for ours in runs:
         latencies = sorted(value for r in ours for value in r.pop("latencies_ms"))
         starts_seen.append({"rps": statistics.mean(r["rps"] for r in ours), "requests": len(latencies),
-                            "p99_ms": latencies[min(len(latencies) - 1, round(0.99 * len(latencies)))],
+                            "p99_ms": percentile(latencies, 0.99),
                             "errors": sum(r["errors"] for r in ours), "runs": ours})
     return starts_seen
 
