@@ -126,6 +126,13 @@ class Sandbox:
         return (response.request.method == "POST" and response.url.startswith(f"{self.service_url}/cds-services/")
                 and not response.url.endswith("/feedback"))
 
+    def remove_order(self) -> dict[str, Any]:
+        """Remove the chosen order; returns the answer to the call the tab sends for the empty order (waited for,
+        so that the next ``choose_order`` gets the answer to its own call, not this one)."""
+        with self.page.expect_response(self._is_hook_call) as answer:
+            self.page.get_by_title("Remove").click()
+        return answer.value.json()
+
     def choose_order(self, search: str, option: str) -> dict[str, Any]:
         """Type into "Search orders", pick the option containing ``option``; returns the service's answer."""
         self.page.locator(ORDER_INPUT).first.fill(search)
