@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]+")
@@ -18,19 +17,20 @@ def names_patient(resource: Mapping[str, Any]) -> bool:
 
 
 def other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
-    """True when the resource is, or points at, a Patient other than the context patient."""
+    """True when the resource is, or points at, a Patient other than the context patient. The usual reference,
+    ``Patient/<the context patient>``, is recognised without parsing it (it is most of a call's references)."""
     if resource.get("resourceType") == "Patient":
         return "id" in resource and resource["id"] != patient_id
+    own = f"Patient/{patient_id}"
     for field in ("subject", "patient"):
         target = resource.get(field)
-        if isinstance(target, dict) and isinstance(target.get("reference"), str):
+        if isinstance(target, dict) and isinstance(target.get("reference"), str) and target["reference"] != own:
             kind, ref_id = reference_type_and_id(target["reference"])
             if kind == "Patient" and ref_id != patient_id:
                 return True
     return False
 
 
-@lru_cache(maxsize=4096)  # a call's resources mostly name the same patient: one parse, not one per resource
 def reference_type_and_id(reference: str) -> tuple[str | None, str | None]:
     """``Patient/abc``, ``https://ehr/api/FHIR/R4/Patient/abc`` and ``.../Patient/abc/_history/2`` -> (Patient, abc).
 
