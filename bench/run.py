@@ -1,6 +1,6 @@
-"""End-to-end benchmark of the service under gunicorn on loopback; prints one table (``make bench``).
+"""End-to-end benchmark of the service under `cds-service serve` on loopback; prints one table (``make bench``).
 
-Rows (each: requests/s, latency percentiles, errors, peak RSS per gunicorn worker, cards in the answer):
+Rows (each: requests/s, latency percentiles, errors, peak RSS per worker, cards in the answer):
   1 baseline      the typical row's request (the same bytes) answered by a trivial Flask app that parses it and
                   returns no cards, under the same ``cds-service serve``: issue 16's anchor, "the same server
                   stack answering the same body with no work". baseline-empty: the same app sent ``{}`` (the
@@ -92,7 +92,7 @@ class Process:
         raise RuntimeError(f"{self.name} did not answer {url} within {timeout} s")
 
     def stop(self) -> None:
-        """SIGTERM to this process's own group (gunicorn master and its workers), SIGKILL after 10 s."""
+        """SIGTERM to this process's own group (the front and its workers), SIGKILL after 10 s."""
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
             try:
@@ -104,7 +104,7 @@ class Process:
 
 
 def worker_rss(master_pid: int) -> dict[int, int]:
-    """Resident bytes of each child of the gunicorn master: psutil if installed, else Linux /proc."""
+    """Resident bytes of each child of the front (the workers): psutil if installed, else Linux /proc."""
     try:
         import psutil
     except ImportError:
@@ -128,7 +128,7 @@ def worker_rss(master_pid: int) -> dict[int, int]:
 
 
 class RssSampler:
-    """Peak resident memory of each gunicorn worker (children of the master), sampled every 50 ms."""
+    """Peak resident memory of each worker (children of the front), sampled every 50 ms."""
 
     def __init__(self, master_pid: int) -> None:
         self.master_pid = master_pid
@@ -407,7 +407,7 @@ def print_table(rows: dict[str, dict[str, Any]], sizes: dict[str, int], args: ar
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (serve's default)")
+    parser.add_argument("--threads", type=int, default=4, help="serve --threads (its default)")
     parser.add_argument("-c", "--concurrency", type=int, default=4)
     parser.add_argument("-d", "--duration", type=float, default=8.0, help="measured seconds per row")
     parser.add_argument("--warmup", type=float, default=1.0)

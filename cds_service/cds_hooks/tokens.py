@@ -18,6 +18,7 @@ from typing import Any
 import jwt
 import requests
 
+from ..waits import waiting_on_network
 from .authenticate import JWKS_TIMEOUT_S, MAX_JWKS_BYTES, MAX_TOKEN_CHARS, REQUIRED_CLAIMS, RememberJti, TrustedIssuer
 from .errors import Unauthorized
 
@@ -65,7 +66,7 @@ class KeySet:
     def _read(self) -> dict[str, Any]:
         if self.is_file:
             return json.loads(Path(self.source).read_text())
-        with requests.get(self.source, timeout=JWKS_TIMEOUT_S, allow_redirects=False, stream=True,
+        with waiting_on_network(), requests.get(self.source, timeout=JWKS_TIMEOUT_S, allow_redirects=False, stream=True,
                           headers={"Accept": "application/json"}) as response:
             response.raise_for_status()
             body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)

@@ -1,10 +1,11 @@
 """Command line: ``cds-service serve`` (same as ``python -m cds_service serve``) and the tool commands.
 
 ``serve`` runs an asyncio front (``front.py``) that reads every request in full and hands it to the least busy
-of the pre-forked worker processes (``workers.py``; threads in each: a hook call spends most of its time
-waiting on the FHIR server). ``--server gunicorn`` keeps the previous gunicorn gthread stack for comparison.
-It refuses a non-loopback bind without client authentication configured, unless ``--allow-unauthenticated``
-is given, and refuses trusted issuers without ``CDS_PUBLIC_BASE_URL`` unless ``--trust-host-header``.
+of the pre-forked worker processes (``workers.py``: in each, one thread runs the calls in order, and a call
+waiting on the FHIR server lets another thread take the next ones). ``--server gunicorn`` keeps the previous
+gunicorn gthread stack for comparison. It refuses a non-loopback bind without client authentication configured,
+unless ``--allow-unauthenticated`` is given, and refuses trusted issuers without ``CDS_PUBLIC_BASE_URL`` unless
+``--trust-host-header``.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: %(default)s)")
     serve.add_argument("--port", type=int, default=8080, help="TCP port, 1-65535 (default: %(default)s)")
     serve.add_argument("--workers", type=int, default=0, help="worker processes (default: CDS_WORKERS, 2)")
-    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default: %(default)s)")
+    serve.add_argument("--threads", type=int, default=4,
+                       help="calls one worker holds at once: one computes, the others wait on the network or are "
+                       "large (default: %(default)s)")
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback bind without client JWT checks (local demos only)")
     serve.add_argument("--trust-host-header", action="store_true",

@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 
 from ..ops import metrics
 from ..settings import Settings, is_loopback
+from ..waits import waiting_on_network
 from .counts import over_count, page_count
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,8 @@ class FhirFetcher:
         futures = {key: self._pool.submit(contextvars.copy_context().run, self._fetch_one, key,
                                           f"{base}/{query.lstrip('/')}", base, headers, work_deadline, budget_s)
                    for key, query in queries.items()}
-        concurrent.futures.wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
+        with waiting_on_network():
+            concurrent.futures.wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         results: dict[str, FetchResult] = {}
         for key, future in futures.items():
             if future.done():

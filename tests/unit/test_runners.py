@@ -1,0 +1,118 @@
+"""How a worker runs its calls (cli/workers.py ``Runners``): one thread on duty takes them in order; a call that
+waits on the network (waits.py) or a large call lets another thread take the next ones meanwhile; the thread
+count bounds the calls held at once; stopping finishes every call already taken."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from cds_service import waits
+from cds_service.cli.workers import LARGE_BODY_BYTES, Request, Runners
+
+
+def request(size: int = 10) -> Request:
+    return Request("POST", "/x", [], b"x" * size, "127.0.0.1", ("127.0.0.1", 1))
+
+
+class Calls:
+    """A stand-in for the app: records which thread ran each call, in what order; call ids in ``held`` wait
+    for their event, on the network (inside ``waiting_on_network``) or, for a large call, just held."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[int, int]] = []  # (call id, thread id), in the order the calls ended
+        self.started: dict[int, threading.Event] = {}
+        self.held: dict[int, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def hold(self, call_id: int) -> threading.Event:
+        self.started[call_id] = threading.Event()
+        self.held[call_id] = threading.Event()
+        return self.held[call_id]
+
+    def run(self, call_id: int, req: Request) -> None:
+        if call_id in self.held:
+            self.started[call_id].set()
+            if len(req.body) >= LARGE_BODY_BYTES:
+                assert self.held[call_id].wait(5)
+            else:
+                with waits.waiting_on_network():
+                    assert self.held[call_id].wait(5)
+        with self.lock:
+            self.ran.append((call_id, threading.get_ident()))
+
+    def ended(self) -> list[int]:
+        with self.lock:
+            return [call_id for call_id, _ in self.ran]
+
+
+@pytest.fixture
+def calls() -> Iterator[Calls]:
+    yield Calls()
+    waits.listen(None)
+
+
+def started_runners(calls: Calls, count: int = 4) -> Runners:
+    return Runners(count, calls.run)
+
+
+def until(condition: Callable[[], bool]) -> None:
+    stop = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < stop, "timed out"
+        time.sleep(0.005)
+
+
+def test_calls_that_need_no_network_run_in_order_on_one_thread(calls: Calls) -> None:
+    runners = started_runners(calls)
+    for call_id in range(20):
+        runners.submit(call_id, request())
+    runners.stop()
+    assert calls.ended() == list(range(20))
+    assert len({thread for _, thread in calls.ran}) == 1
+
+
+def test_a_call_waiting_on_the_network_lets_the_next_ones_run(calls: Calls) -> None:
+    release = calls.hold(0)
+    runners = started_runners(calls)
+    runners.submit(0, request())
+    assert calls.started[0].wait(5)
+    for call_id in (1, 2, 3):
+        runners.submit(call_id, request())
+    until(lambda: calls.ended() == [1, 2, 3])  # answered while call 0 still waits
+    release.set()
+    runners.stop()
+    assert calls.ended() == [1, 2, 3, 0]
+    threads = dict(calls.ran)
+    assert threads[1] == threads[2] == threads[3] != threads[0]  # the next thread on duty took them all
+
+
+def test_a_large_call_never_holds_up_an_ordinary_one(calls: Calls) -> None:
+    release = calls.hold(0)
+    runners = started_runners(calls)
+    runners.submit(0, request(LARGE_BODY_BYTES))
+    runners.submit(1, request())
+    until(lambda: calls.ended() == [1])
+    release.set()
+    runners.stop()
+    assert calls.ended() == [1, 0]
+
+
+def test_the_thread_count_bounds_the_calls_held_at_once(calls: Calls) -> None:
+    first, second = calls.hold(0), calls.hold(1)
+    runners = started_runners(calls, count=2)
+    runners.submit(0, request())
+    runners.submit(1, request())
+    assert calls.started[0].wait(5) and calls.started[1].wait(5)
+    runners.submit(2, request())
+    time.sleep(0.1)
+    assert calls.ended() == []  # both threads are waiting on the network: the third call waits its turn
+    first.set()
+    until(lambda: calls.ended() == [0, 2])
+    second.set()
+    runners.stop()
+    assert calls.ended() == [0, 2, 1]
+
