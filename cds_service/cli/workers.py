@@ -151,7 +151,7 @@ class Runners:
         self._calls: queue.SimpleQueue[tuple[int, Request] | None] = queue.SimpleQueue()
         self._duty = threading.Semaphore(1)
         self._mine = threading.local()  # on_duty: this thread holds the duty
-        self._threads = [threading.Thread(target=self._serve, name=f"wsgi-{n}") for n in range(count)]
+        self._threads = [threading.Thread(target=self._serve, name=f"wsgi-{n}", daemon=True) for n in range(count)]
         waits.listen(self.hand_off)
         for thread in self._threads:
             thread.start()
@@ -185,6 +185,7 @@ class Runners:
                 if len(call[1].body) >= LARGE_BODY_BYTES:
                     self.hand_off()
                 self._run(*call)
+                del call  # a thread waiting for duty must not hold its last request (an 8 MB body) meanwhile
 
 
 def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) -> None:
