@@ -109,6 +109,16 @@ def test_real_answers_match_the_documented_schemas(client: Any, method: str, pat
     assert [e.message for e in validator.iter_errors(response.get_json())] == []
 
 
+def test_a_conflicting_feedback_repost_matches_its_documented_409(client: Any) -> None:
+    item = {"card": "card-1", "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:05:31Z"}
+    assert client.post(f"{SIGN}/feedback", json={"feedback": [item]}).status_code == 200
+    reason = {"reason": {"system": "https://x.example/r", "code": "patient-specific"}}
+    response = client.post(f"{SIGN}/feedback", json={"feedback": [{**item, "overrideReason": reason}]})
+    assert response.status_code == 409
+    schema = DOC["paths"][FEEDBACK]["post"]["responses"]["409"]["content"]["application/json"]["schema"]
+    assert [e.message for e in schema_validator(schema["$ref"]).iter_errors(response.get_json())] == []
+
+
 def test_documented_services_are_the_default_discovery_services(client: Any) -> None:
     services = {s["id"]: s["hook"] for s in client.get("/cds-services").get_json()["services"]}
     calls = {path.removeprefix("/cds-services/") for path in DOC["paths"]
