@@ -20,7 +20,6 @@ import itertools
 import logging
 import os
 import pickle
-import queue
 import signal
 import socket
 import struct
@@ -137,27 +136,32 @@ LARGE_BODY_BYTES = 1 << 20
 
 
 class Runners:
-    """The worker's threads: one of them, the thread on duty, takes the calls in the order they came, each when
-    it has finished the last, so calls that need no network run one after another on one thread. Measured
-    (2 workers, concurrency 4, the typical call): with four threads sharing the interpreter lock per worker a
-    quarter of a core stayed idle (each hand-off of the lock between threads leaves a core waiting a moment),
-    with one thread a twentieth: 486-552 -> 572-600 req/s, p99 15-20 -> 12 ms. A call about to wait on the
-    network (``waits.py``) hands duty to a free thread and finishes alongside it; so does a large call
-    (``LARGE_BODY_BYTES``) from its start, so an ordinary call never queues behind one. ``count`` bounds the
-    calls a worker holds at once: the one on duty and those waiting or large."""
+    """The worker's threads: one of them, the thread on duty, reads the next call from the front, runs it,
+    answers it and reads the next, so calls that need no network run one after another on one thread and no
+    other thread of the process wants the interpreter lock meanwhile. Measured (2 workers, concurrency 4, the
+    typical call): with four threads sharing the lock per worker a quarter of a core stayed idle (each hand-off
+    of the lock between threads leaves a core waiting a moment), with one a twentieth or less: 513-564 ->
+    618-624 req/s, p99 15-17 -> 12 ms. A call about to wait on the network (``waits.py``) hands duty to a free
+    thread and finishes alongside it; so does a large call (``LARGE_BODY_BYTES``) from its start, so an ordinary
+    call never queues behind one. ``count`` bounds the calls a worker holds at once: the one on duty and those
+    waiting or large."""
 
-    def __init__(self, count: int, run: Callable[[int, Request], None]) -> None:
-        self._run = run
-        self._calls: queue.SimpleQueue[tuple[int, Request] | None] = queue.SimpleQueue()
+    def __init__(self, count: int, read: Callable[[], tuple[int, Request] | None],
+                 run: Callable[[int, Request], None]) -> None:
+        self._count, self._read, self._run = count, read, run  # read: the next call, None once the front is gone
         self._duty = threading.Semaphore(1)
         self._mine = threading.local()  # on_duty: this thread holds the duty
-        self._threads = [threading.Thread(target=self._serve, name=f"wsgi-{n}", daemon=True) for n in range(count)]
-        waits.listen(self.hand_off)
-        for thread in self._threads:
-            thread.start()
+        self._stopping = False  # the front is gone (or SIGTERM): no call is read any more
 
-    def submit(self, request_id: int, request: Request) -> None:
-        self._calls.put((request_id, request))
+    def serve(self) -> None:
+        """Until the front goes away; every call already read is finished first."""
+        waits.listen(self.hand_off)
+        threads = [threading.Thread(target=self._serve, name=f"wsgi-{n}", daemon=True) for n in range(self._count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        waits.listen(None)
 
     def hand_off(self) -> None:
         """Called in a call's thread before it stops computing for a while: a free thread takes the duty."""
@@ -165,22 +169,15 @@ class Runners:
             self._mine.on_duty = False
             self._duty.release()
 
-    def stop(self) -> None:
-        """Every call already submitted is finished first."""
-        self._calls.put(None)
-        for thread in self._threads:
-            thread.join()
-        waits.listen(None)
-
     def _serve(self) -> None:
         while True:
             self._duty.acquire()
             self._mine.on_duty = True
             while self._mine.on_duty:
-                call = self._calls.get()
-                if call is None:  # stopping: pass the word on to the next thread
-                    self._calls.put(None)
-                    self.hand_off()
+                call = None if self._stopping else self._read()
+                if call is None:
+                    self._stopping = True
+                    self.hand_off()  # the next thread to take duty finds it stopping too
                     return
                 if len(call[1].body) >= LARGE_BODY_BYTES:
                     self.hand_off()
@@ -189,8 +186,8 @@ class Runners:
 
 
 def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) -> None:
-    """The worker's loop: read frames, run each on a thread (``Runners``), answer in any order; ends when the
-    front goes away or on SIGTERM (requests already received are finished first)."""
+    """The worker: read frames, run each, answer in any order (``Runners``); ends when the front goes away or
+    on SIGTERM (requests already read are finished first)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the front decides
     signal.signal(signal.SIGTERM, lambda *_: sock.shutdown(socket.SHUT_RD))
     fix_mmap_threshold()  # a large request's buffers go back to the kernel when it ends (heap.py)
@@ -208,10 +205,7 @@ def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) 
         except OSError:
             pass  # the front is gone; nobody to answer
 
-    runners = Runners(threads, run)
-    while (received := recv_request(sock)) is not None:
-        runners.submit(*received)
-    runners.stop()
+    Runners(threads, lambda: recv_request(sock), run).serve()
     # The worker leaves with os._exit (no atexit): close the app's services here, so the audit rows still
     # queued are written and the database and FHIR connections are let go (a graceful stop loses nothing).
     services = getattr(app, "extensions", {}).get("cds")

@@ -1,10 +1,11 @@
-"""How a worker runs its calls (cli/workers.py ``Runners``): one thread on duty takes them in order; a call that
-waits on the network (waits.py) or a large call lets another thread take the next ones meanwhile; the thread
-count bounds the calls held at once; stopping finishes every call already taken."""
+"""How a worker runs its calls (cli/workers.py ``Runners``): one thread on duty reads and runs them in order; a
+call that waits on the network (waits.py) or a large call lets another thread take the next ones meanwhile; the
+thread count bounds the calls held at once; once the front is gone, every call already read is finished."""
 
 from __future__ import annotations
 
 import gc
+import queue
 import threading
 import time
 import weakref
@@ -57,8 +58,25 @@ def calls() -> Iterator[Calls]:
     waits.listen(None)
 
 
-def started_runners(calls: Calls, count: int = 4) -> Runners:
-    return Runners(count, calls.run)
+class Front:
+    """The front's side of the socket: calls sent are read by the thread on duty; ``close`` is the front gone."""
+
+    def __init__(self, calls: Calls, count: int) -> None:
+        self.sent: queue.SimpleQueue[tuple[int, Request] | None] = queue.SimpleQueue()
+        self.serving = threading.Thread(target=Runners(count, self.sent.get, calls.run).serve)
+        self.serving.start()
+
+    def submit(self, call_id: int, req: Request) -> None:
+        self.sent.put((call_id, req))
+
+    def stop(self) -> None:
+        self.sent.put(None)
+        self.serving.join(5)
+        assert not self.serving.is_alive()
+
+
+def started_runners(calls: Calls, count: int = 4) -> Front:
+    return Front(calls, count)
 
 
 def until(condition: Callable[[], bool]) -> None:
