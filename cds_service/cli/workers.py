@@ -174,15 +174,27 @@ class Runners:
             self._duty.acquire()
             self._mine.on_duty = True
             while self._mine.on_duty:
-                call = None if self._stopping else self._read()
+                call = self._next()
                 if call is None:
                     self._stopping = True
                     self.hand_off()  # the next thread to take duty finds it stopping too
                     return
                 if len(call[1].body) >= LARGE_BODY_BYTES:
                     self.hand_off()
-                self._run(*call)
+                try:
+                    self._run(*call)
+                except Exception:  # ``run`` answers the app's own errors; this keeps the duty alive past a bug
+                    log.exception("worker could not run the request")
                 del call  # a thread waiting for duty must not hold its last request (an 8 MB body) meanwhile
+
+    def _next(self) -> tuple[int, Request] | None:
+        if self._stopping:
+            return None
+        try:
+            return self._read()
+        except Exception:  # the channel to the front broke: nothing more can be read, so the worker ends
+            log.exception("worker could not read from the front")
+            return None
 
 
 def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) -> None:

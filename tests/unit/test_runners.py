@@ -152,3 +152,25 @@ def test_no_thread_keeps_a_finished_request_alive(calls: Calls) -> None:
     gc.collect()
     assert [ref() for ref in finished] == [None, None, None]
     runners.stop()
+
+
+def test_a_failing_call_or_a_broken_channel_never_leaves_the_worker_stuck(calls: Calls) -> None:
+    """A bug escaping a call must not take the duty with it; a read that fails ends the worker (it exits)."""
+    reads = iter([(0, request()), (1, request()), (2, request())])
+
+    def read() -> tuple[int, Request] | None:
+        try:
+            return next(reads)
+        except StopIteration:
+            raise OSError("connection reset") from None
+
+    def run(call_id: int, req: Request) -> None:
+        if call_id == 1:
+            raise RuntimeError("a bug")
+        calls.run(call_id, req)
+
+    serving = threading.Thread(target=Runners(2, read, run).serve)
+    serving.start()
+    serving.join(5)
+    assert not serving.is_alive()
+    assert calls.ended() == [0, 2]
