@@ -66,8 +66,8 @@ class KeySet:
     def _read(self) -> dict[str, Any]:
         if self.is_file:
             return json.loads(Path(self.source).read_text())
-        with waiting_on_network(), requests.get(self.source, timeout=JWKS_TIMEOUT_S, allow_redirects=False, stream=True,
-                          headers={"Accept": "application/json"}) as response:
+        with waiting_on_network(), requests.get(self.source, timeout=JWKS_TIMEOUT_S, allow_redirects=False,
+                                                stream=True, headers={"Accept": "application/json"}) as response:
             response.raise_for_status()
             body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
         if len(body) > MAX_JWKS_BYTES:
