@@ -92,6 +92,16 @@ class CatalogueEntry:
     requires_fracture_context: bool
     source: Mapping[str, Any]
     status: str  # seen | secondary | unconfirmed
+    # The procedure the order stands for instead when its code text or display matches one of these patterns
+    # (CPT 78815 codes PET/CT of an extent, not its tracer: "PSMA PET/CT" is not the FDG row).
+    unless_text: tuple[re.Pattern[str], ...] = ()
+    otherwise: str | None = None
+
+    def procedure_for(self, texts: list[str], limit: int) -> str:
+        """The procedure this code stands for in an order with these texts (each cut at ``limit``)."""
+        if any(p.search(_normalise(t, limit)) for t in texts for p in self.unless_text):
+            return self.otherwise or self.procedure
+        return self.procedure
 
 
 @dataclass(frozen=True)
@@ -186,10 +196,12 @@ def build_catalogue(data: Any, schema: Mapping[str, Any]) -> OrderCatalogue:
 
 
 def _entry(raw: Mapping[str, Any], code: str) -> CatalogueEntry:
+    unless = raw.get("unless_text") or {"patterns": (), "procedure": None}
     return CatalogueEntry(system=raw["system"], code=code, procedure=raw["procedure"], kind=raw["kind"],
                           region=raw["region"], display=raw["display"],
                           requires_fracture_context=raw["requires_fracture_context"], source=raw["source"],
-                          status=raw["status"])
+                          status=raw["status"], unless_text=tuple(_compile(p) for p in unless["patterns"]),
+                          otherwise=unless["procedure"])
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -283,8 +295,9 @@ def _recognise(reference: str, resource: Mapping[str, Any], parsed: ServiceReque
             texts = [t for t in (code_text, coding.display) if t]
             region = entry.region or next(filter(None, map(catalogue.text_region, texts)), None)
             matched = {"system": entry.system, "code": entry.code, "display": coding.display or entry.display}
+            procedure = entry.procedure_for(texts, catalogue.text_max_chars)
             return DraftOrder(
-                reference=reference, resource=resource, procedure=entry.procedure, kind=entry.kind,
+                reference=reference, resource=resource, procedure=procedure, kind=entry.kind,
                 display=entry.display, recognised_by="code", matched_code=matched,
                 reason_codes=_reason_codings(parsed), requires_fracture_context=entry.requires_fracture_context,
                 region=region,

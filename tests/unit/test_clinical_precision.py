@@ -335,6 +335,21 @@ def test_pet_text_naming_another_tracer_is_not_the_fdg_row() -> None:
     assert not ratings or ratings[0].order.procedure != "fdg-pet-ct-skull-base-to-mid-thigh"
 
 
+@pytest.mark.parametrize("text", ["PSMA PET/CT skull base to mid-thigh", "Ga-68 DOTATATE PET/CT",
+                                  "NaF PET/CT bone", "Fluciclovine (Axumin) PET/CT"])
+def test_a_coded_pet_naming_another_tracer_is_not_the_fdg_row(text: str) -> None:
+    """CPT 78815 codes the extent, not the tracer: the order's own words decide that it is not FDG."""
+    draft = order("pet", CPT, "78815", text)
+    assert recognised(draft) == "pet-other-tracer"
+    ratings, _ = answer(SEED, draft)
+    assert not ratings  # no ACR spine row rates a PSMA, dotatate, fluoride or fluciclovine PET
+
+
+def test_a_coded_pet_naming_fdg_or_no_tracer_is_the_fdg_row() -> None:
+    for text in ("FDG PET/CT skull base to mid-thigh", "PET/CT tumor imaging", ""):
+        assert recognised(order("pet", CPT, "78815", text)) == "fdg-pet-ct-skull-base-to-mid-thigh"
+
+
 def test_referral_to_oncologist_is_not_radiation_oncology() -> None:
     ratings, _ = answer(SEED, order("ref", SCT, "183529009", "Referral to oncologist"))
     assert not ratings or ratings[0].order.procedure != "radiation-oncology-consultation"
