@@ -16,7 +16,7 @@ Codes decide first; display/text patterns are the last resort and mark the order
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -93,14 +93,15 @@ class CatalogueEntry:
     source: Mapping[str, Any]
     status: str  # seen | secondary | unconfirmed
     # The procedure the order stands for instead when its code text or display matches one of these patterns
-    # (CPT 78815 codes PET/CT of an extent, not its tracer: "PSMA PET/CT" is not the FDG row).
-    unless_text: tuple[re.Pattern[str], ...] = ()
-    otherwise: str | None = None
+    # (CPT 78815 codes PET/CT of an extent, not its tracer: "PSMA PET/CT" is not the FDG row); None: no such text.
+    unless_text: tuple[tuple[re.Pattern[str], ...], str] | None = None
 
     def procedure_for(self, texts: list[str], limit: int) -> str:
         """The procedure this code stands for in an order with these texts (each cut at ``limit``)."""
-        if any(p.search(_normalise(t, limit)) for t in texts for p in self.unless_text):
-            return self.otherwise or self.procedure
+        if self.unless_text is not None:
+            patterns, otherwise = self.unless_text
+            if any(p.search(normal) for normal in (_normalise(t, limit) for t in texts) for p in patterns):
+                return otherwise
         return self.procedure
 
 
@@ -168,9 +169,10 @@ def build_catalogue(data: Any, schema: Mapping[str, Any]) -> OrderCatalogue:
     errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
     if errors:
         raise InvalidCatalogue(f"order catalogue is invalid: {describe(errors[0])}")
-    entries = [_entry(raw, raw["code"]) for raw in data["codes"]]
+    sets = {name: _compile(entry["pattern"]) for name, entry in data.get("text_sets", {}).items()}
+    entries = [_entry(raw, raw["code"], sets) for raw in data["codes"]]
     for raw in data["ranges"]:
-        entries += [_entry(raw, str(n)) for n in range(int(raw["from"]), int(raw["to"]) + 1)]
+        entries += [_entry(raw, str(n), sets) for n in range(int(raw["from"]), int(raw["to"]) + 1)]
     codes: dict[tuple[str, str], CatalogueEntry] = {}
     for entry in entries:
         if (entry.system, entry.code) in codes:
@@ -184,7 +186,7 @@ def build_catalogue(data: Any, schema: Mapping[str, Any]) -> OrderCatalogue:
         preferred[key] = codes[(raw["system"], raw["code"])]
     rules = tuple(
         TextRule(procedure=r["procedure"], kind=r["kind"], all_of=tuple(_compile(p) for p in r["all"]),
-                 none_of=tuple(_compile(p) for p in r["none"]),
+                 none_of=(*(_compile(p) for p in r["none"]), *_named(sets, r.get("none_sets", ()))),
                  requires_fracture_context=r["requires_fracture_context"], source=r["source"], status=r["status"])
         for r in data["text_rules"]
     )
@@ -195,13 +197,21 @@ def build_catalogue(data: Any, schema: Mapping[str, Any]) -> OrderCatalogue:
     )
 
 
-def _entry(raw: Mapping[str, Any], code: str) -> CatalogueEntry:
-    unless = raw.get("unless_text") or {"patterns": (), "procedure": None}
+def _entry(raw: Mapping[str, Any], code: str, sets: Mapping[str, re.Pattern[str]]) -> CatalogueEntry:
+    unless = raw.get("unless_text")
     return CatalogueEntry(system=raw["system"], code=code, procedure=raw["procedure"], kind=raw["kind"],
                           region=raw["region"], display=raw["display"],
                           requires_fracture_context=raw["requires_fracture_context"], source=raw["source"],
-                          status=raw["status"], unless_text=tuple(_compile(p) for p in unless["patterns"]),
-                          otherwise=unless["procedure"])
+                          status=raw["status"],
+                          unless_text=(_named(sets, unless["sets"]), unless["procedure"]) if unless else None)
+
+
+def _named(sets: Mapping[str, re.Pattern[str]], names: Sequence[str]) -> tuple[re.Pattern[str], ...]:
+    """The catalogue's named text sets (``text_sets``), shared by text rules and codes."""
+    unknown = [name for name in names if name not in sets]
+    if unknown:
+        raise InvalidCatalogue(f"order catalogue is invalid: unknown text set {unknown[0]!r}")
+    return tuple(sets[name] for name in names)
 
 
 def _compile(pattern: str) -> re.Pattern[str]:

@@ -14,11 +14,12 @@ import pytest
 from cds_service.cards import CardOptions, build_response
 from cds_service.cds_hooks.validate import HookRequest
 from cds_service.clinical.facts import ClinicalFacts, extract_facts, load_fact_rules
-from cds_service.clinical.orders import load_order_catalogue, recognise_orders
+from cds_service.clinical.orders import InvalidCatalogue, build_catalogue, load_order_catalogue, recognise_orders
 from cds_service.clinical.ratings import Rating, rate_order
 from cds_service.clinical.router import route_order
 from cds_service.clinical.topic import topic_for_pack
 from cds_service.clinical.variants import classify_variant, settle_for_order
+from cds_service.datafiles import read_json
 from cds_service.fhir.patient_data import PatientData
 
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
@@ -343,6 +344,16 @@ def test_a_coded_pet_naming_another_tracer_is_not_the_fdg_row(text: str) -> None
     assert recognised(draft) == "pet-other-tracer"
     ratings, _ = answer(SEED, draft)
     assert not ratings  # no ACR spine row rates a PSMA, dotatate, fluoride or fluciclovine PET
+
+
+def test_the_fdg_text_rule_and_the_coded_pet_read_one_named_tracer_set() -> None:
+    """One pattern of other tracers serves both (``text_sets``): a text-only PSMA order matches no FDG row either,
+    and a catalogue naming a set it does not hold stops at start-up."""
+    assert recognised({**order("pet", CPT, "0"), "code": {"text": "PSMA PET/CT skull base to mid-thigh"}}) is None
+    data = read_json("clinical/shared/orders.json")
+    broken = {**data, "text_sets": {}}
+    with pytest.raises(InvalidCatalogue, match="unknown text set 'pet-tracer-other-than-fdg'"):
+        build_catalogue(broken, read_json("clinical/schemas/orders.schema.json"))
 
 
 def test_a_coded_pet_naming_fdg_or_no_tracer_is_the_fdg_row() -> None:
