@@ -1,10 +1,8 @@
 """A hook call about to wait on the network says so, so the process running it can start the next call meanwhile.
 
 Why: a ``cds-service serve`` worker runs its calls one after another on one thread (``cli/workers.py``
-``Runners``): threads of one process that share the interpreter lock hand it to each other many times a call, and
-each hand-off left a core idle for a moment (2 workers x 4 threads at concurrency 4: a quarter of a core idle,
-against a twentieth with one thread each). A call that waits on the FHIR server or on a JWKS download
-holds no lock meanwhile, so it lets the worker give its place to another thread. Outside such a worker (the
+``Runners``, which says why and what it measured). A call that waits on the FHIR server or on a JWKS download
+computes nothing meanwhile, so it lets the worker give its place to another thread. Outside such a worker (the
 Flask development server, gunicorn, tests) nobody listens and the wait is all there is.
 """
 

@@ -48,10 +48,12 @@ class Prefilter:
         if not text.isascii():
             return True
         memo = _MEMO.get()
-        bit = memo.bits.get(id(self), 0) if memo is not None else 0
-        if (memo.mask(text) & bit) if memo is not None and bit else self.literals.search(text.lower()) is not None:
-            return True
-        return self.rest is not None and self.rest.search(text) is not None
+        bit = memo.scan.bits.get(id(self)) if memo is not None else None
+        if memo is not None and bit is not None:
+            has_literal = bool(memo.mask(text) & bit)
+        else:
+            has_literal = self.literals.search(text.lower()) is not None
+        return has_literal or (self.rest is not None and self.rest.search(text) is not None)
 
 
 class LiteralScan:
@@ -85,7 +87,7 @@ class ScanMemo:
     longer (they are patient data)."""
 
     def __init__(self, scan: LiteralScan) -> None:
-        self.scan, self.bits = scan, scan.bits
+        self.scan = scan
         self.masks: dict[str, int] = {}
 
     def mask(self, text: str) -> int:

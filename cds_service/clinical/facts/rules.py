@@ -41,8 +41,8 @@ class FactRules:
     text_screen: TextPatterns  # every concept's and drug's phrases in one pattern (fact_resources.resource_views)
     fact_sources: Mapping[str, FactSource] = field(default_factory=dict)  # keys feeding each fact
     code_index: CodeIndex | None = None  # every concept's code lists inverted (``code_index.py``)
-    literal_scan: LiteralScan | None = None  # the literals of every concept, drug, the screen and the context
-    # rules' triggers (``prefilter.py``)
+    # the literals of every concept, drug, the screen and the context rules' triggers, one scan (``prefilter.py``)
+    literal_scan: LiteralScan | None = None
 
     def concept(self, name: str) -> Concept:
         return self.concepts[name]
