@@ -33,6 +33,19 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several short runs (each made with ``--latencies``) as one: counts summed, percentiles over all their
+    calls. The runs' latency lists are taken out (they are long)."""
+    latencies = sorted(value for run in runs for value in run.pop("latencies_ms"))
+    statuses: Counter[str] = Counter()
+    for run in runs:
+        statuses.update(run["statuses"])
+    ok = statuses.get("200", 0)
+    return {"requests": len(latencies), "ok": ok, "errors": len(latencies) - ok, "statuses": dict(statuses),
+            **{f"p{q}_ms": percentile(latencies, q / 100) for q in (50, 95, 99)},
+            "max_ms": latencies[-1] if latencies else float("nan")}
+
+
 def worker(host: str, port: int, path: str, body: bytes | None, start: float, count_from: float, stop: float,
            latencies: list[float], statuses: Counter[str], lock: threading.Lock) -> None:
     method = "POST" if body is not None else "GET"

@@ -52,7 +52,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from loadgen import percentile  # noqa: E402
+from loadgen import pooled  # noqa: E402
 from records import padded_scenario, resource_count, uncapped  # noqa: E402
 
 from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
@@ -208,17 +208,10 @@ def load_in_turn(rows: dict[str, tuple[str, Path, Process]], args: argparse.Name
             peaks[name].append(rss.peak_mb)
     results = {}
     for name, ours in runs.items():
-        latencies = sorted(value for run in ours for value in run.pop("latencies_ms"))
-        statuses: dict[str, int] = {}
-        for run in ours:
-            for status, count in run["statuses"].items():
-                statuses[status] = statuses.get(status, 0) + count
-        results[name] = {
-            "requests": len(latencies), "ok": statuses.get("200", 0), "errors": len(latencies) - statuses.get("200", 0),
-            "statuses": statuses, "rps": len(latencies) / args.duration,
-            **{f"p{q}_ms": percentile(latencies, q / 100) for q in (50, 95, 99)},
-            "max_ms": latencies[-1] if latencies else float("nan"), "runs": ours,
-            "rss_mb": max(peaks[name], default=float("nan")), "cards": cards[name], "concurrency": concurrency}
+        whole = pooled(ours)
+        results[name] = {**whole, "rps": whole["requests"] / args.duration, "runs": ours,
+                         "rss_mb": max(peaks[name], default=float("nan")), "cards": cards[name],
+                         "concurrency": concurrency}
     return results
 
 

@@ -45,7 +45,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from loadgen import percentile  # noqa: E402
+from loadgen import percentile, pooled  # noqa: E402
 from records import padded_scenario, uncapped  # noqa: E402
 from run import Process, free_port  # noqa: E402
 from run import loadgen as run_loadgen  # noqa: E402
@@ -197,10 +197,9 @@ def balance(stack: str, work: Path, path: str, body: bytes, starts: int, seconds
             server.stop()
     starts_seen = []
     for ours in runs:
-        latencies = sorted(value for r in ours for value in r.pop("latencies_ms"))
-        starts_seen.append({"rps": statistics.mean(r["rps"] for r in ours), "requests": len(latencies),
-                            "p99_ms": percentile(latencies, 0.99),
-                            "errors": sum(r["errors"] for r in ours), "runs": ours})
+        whole = pooled(ours)
+        starts_seen.append({"rps": statistics.mean(r["rps"] for r in ours), "requests": whole["requests"],
+                            "p99_ms": whole["p99_ms"], "errors": whole["errors"], "runs": ours})
     return starts_seen
 
 
