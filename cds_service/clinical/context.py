@@ -10,7 +10,7 @@ identified"), "resolved", comma scope and "prior ... in 2018" with its default r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, NamedTuple
@@ -76,14 +76,7 @@ class ContextRules:
                 if not _overlaps(stop.span(), cues):  # "no longer reports": part of the trigger
                     cut = stop.end()
         window = window[cut:]
-        skip: tuple[tuple[int, int], ...] | None = None  # the pseudo-triggers, found once a trigger is
-        for trigger in self.forward:
-            for hit in trigger.finditer(window):
-                if skip is None:
-                    skip = _spans(self.pseudo, window)
-                if not _overlaps(hit.span(), skip) and _words(window[hit.end():]) <= self.forward_words:
-                    yield trigger.category
-                    break
+        return self._triggered(self.forward, window, lambda hit: _words(window[hit.end():]) <= self.forward_words)
 
     def _after(self, text: str, end: int) -> Iterable[Category]:
         window = text[end:end + _LOOK]
@@ -93,12 +86,19 @@ class ContextRules:
             if stop is not None:
                 limit = min(limit, stop.start())
         window = window[:limit]
+        return self._triggered(self.backward, window,
+                               lambda hit: _words(window[:hit.start()]) <= self.backward_words)
+
+    def _triggered(self, triggers: tuple[Trigger, ...], window: str,
+                   near: Callable[[re.Match[str]], bool]) -> Iterator[Category]:
+        """The categories with a trigger in ``window`` near enough to the finding and not part of a
+        pseudo-trigger ("no increase" is not a negation); the pseudo-triggers are found once a trigger is."""
         skip: tuple[tuple[int, int], ...] | None = None
-        for trigger in self.backward:
+        for trigger in triggers:
             for hit in trigger.finditer(window):
                 if skip is None:
                     skip = _spans(self.pseudo, window)
-                if not _overlaps(hit.span(), skip) and _words(window[:hit.start()]) <= self.backward_words:
+                if not _overlaps(hit.span(), skip) and near(hit):
                     yield trigger.category
                     break
 
