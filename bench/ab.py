@@ -34,11 +34,11 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from records import TYPICAL_CONDITIONS, TYPICAL_OBSERVATIONS, padded_scenario, uncapped  # noqa: E402
+from records import TYPICAL_CONDITIONS, TYPICAL_OBSERVATIONS, padded_scenario, prefetched_call  # noqa: E402
 from run import uncapped_hooks  # noqa: E402
 
 import cds_service  # noqa: E402
-from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
+from cds_service.cli.fixtures import default_definition  # noqa: E402
 from cds_service.cli.workers import Request, call_app  # noqa: E402
 from cds_service.settings import load_settings  # noqa: E402
 
@@ -56,9 +56,7 @@ def other_package(checkout: Path, into: Path) -> Any:
 
 
 def request_body(observations: int, conditions: int, long: int) -> bytes:
-    definition = default_definition("order-select")
-    document = hook_request(padded_scenario(date.today(), observations, conditions), "order-select", with_prefetch=True,
-                            fhir_server=None, definition=uncapped(definition))
+    document = prefetched_call(padded_scenario(date.today(), observations, conditions))
     for value in document["prefetch"].values():
         for entry in value.get("entry", []) if isinstance(value, dict) else []:
             resource = entry.get("resource", {})

@@ -25,10 +25,10 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from records import padded_scenario, uncapped  # noqa: E402
+from records import padded_scenario, prefetched_call  # noqa: E402
 
 from cds_service import create_app  # noqa: E402
-from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
+from cds_service.cli.fixtures import default_definition  # noqa: E402
 from cds_service.settings import load_settings  # noqa: E402
 
 
@@ -63,8 +63,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.disable(logging.INFO)  # the request log line is not what we look for
     definition = default_definition("order-select")
-    body = json.dumps(hook_request(padded_scenario(date.today(), args.observations), "order-select",
-                                   with_prefetch=True, fhir_server=None, definition=uncapped(definition))).encode()
+    body = json.dumps(prefetched_call(padded_scenario(date.today(), args.observations))).encode()
     with tempfile.TemporaryDirectory() as data_dir:
         client = create_app(load_settings({}, data_dir=data_dir)).test_client()
         url = f"/cds-services/{definition.id}"

@@ -30,10 +30,10 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from records import padded_scenario, uncapped  # noqa: E402
+from records import padded_scenario, prefetched_call  # noqa: E402
 from run import RssSampler, post, start_cds, uncapped_hooks  # noqa: E402
 
-from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
+from cds_service.cli.fixtures import default_definition  # noqa: E402
 
 FIELDS = ("VmRSS", "VmHWM", "Pss", "USS")
 
@@ -73,14 +73,13 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     today = date.today()
-    definition = uncapped(default_definition("order-select"))
+    definition = default_definition("order-select")
     bodies = {"typical": padded_scenario(today), "large-5000": padded_scenario(today, 5000),
               "conditions-8000": padded_scenario(today, conditions=8000)}
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="cds-memory-") as tmp:
         work = Path(tmp)
-        data = {name: json.dumps(hook_request(s, "order-select", with_prefetch=True, fhir_server=None,
-                                              definition=definition)).encode() for name, s in bodies.items()}
+        data = {name: json.dumps(prefetched_call(s)).encode() for name, s in bodies.items()}
         server, base = start_cds("cds", [sys.executable, "-m", "cds_service", "serve"], args, work,
                                  uncapped_hooks(work))
         url = f"{base}/cds-services/{definition.id}"

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from cds_service.cds_hooks.hook_definitions import HookDefinition
-from cds_service.cli.fixtures import Scenario, materialise
+from cds_service.cli.fixtures import Scenario, default_definition, hook_request, materialise
 
 SEED = "seed-worsening-benign-vcf"
 TYPICAL_OBSERVATIONS = 45
@@ -98,6 +98,13 @@ def uncapped(definition: HookDefinition) -> HookDefinition:
     """The definition with ``_count`` removed from its templates: prefetch as an EHR that sends everything."""
     templates = {key: re.sub(r"&_count=\d+", "", template) for key, template in definition.prefetch.items()}
     return dataclasses.replace(definition, prefetch=templates)
+
+
+def prefetched_call(scenario: Scenario) -> dict[str, Any]:
+    """The order-select call the bench sends for a chart: every prefetch key filled from it, as an EHR that sends
+    everything would (the templates without ``_count``, ``uncapped``), and no FHIR server to fetch from."""
+    return hook_request(scenario, "order-select", with_prefetch=True, fhir_server=None,
+                        definition=uncapped(default_definition("order-select")))
 
 
 def resource_count(scenario: Scenario) -> int:

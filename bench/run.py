@@ -53,7 +53,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
 from loadgen import pooled  # noqa: E402
-from records import padded_scenario, resource_count, uncapped  # noqa: E402
+from records import padded_scenario, prefetched_call, resource_count  # noqa: E402
 
 from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
 
@@ -434,9 +434,7 @@ def main() -> int:
             return path
 
         try:
-            bodies = {name: body_file(name, hook_request(scenario, "order-select", with_prefetch=True,
-                                                         fhir_server=None, definition=uncapped(definition)))
-                      for name, scenario in scenarios.items()}
+            bodies = {name: body_file(name, prefetched_call(scenario)) for name, scenario in scenarios.items()}
             serve = [sys.executable, "-m", "cds_service", "serve"]
             uncapped_rows = any(row.split("@")[0] in scenarios for row in wanted)
             if uncapped_rows:
@@ -465,8 +463,7 @@ def main() -> int:
             url = f"{base}/cds-services/{definition.id}"
             for row in wanted:
                 if row.startswith("flood"):
-                    body = body_file("flood", hook_request(flood, "order-select", with_prefetch=True, fhir_server=None,
-                                                           definition=uncapped(definition)))
+                    body = body_file("flood", prefetched_call(flood))
                     rows[row] = load(url, body, args, cds, concurrency(row))
             if any(row.split("@")[0] in {"fetch", "query", "query-all"} for row in wanted):
                 processes, upstream, proxied = start_fhir(work, args.delay_ms)

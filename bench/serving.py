@@ -46,11 +46,11 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from loadgen import percentile, pooled  # noqa: E402
-from records import padded_scenario, uncapped  # noqa: E402
+from records import padded_scenario, prefetched_call  # noqa: E402
 from run import Process, free_port  # noqa: E402
 from run import loadgen as run_loadgen  # noqa: E402
 
-from cds_service.cli.fixtures import default_definition, hook_request  # noqa: E402
+from cds_service.cli.fixtures import default_definition  # noqa: E402
 from cds_service.settings import load_settings  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only, by construction
@@ -219,18 +219,15 @@ def main() -> int:
     phases = set(args.phases.split(","))
     definition = default_definition("order-select")
     path = f"/cds-services/{definition.id}"
-    body = json.dumps(hook_request(padded_scenario(date.today()),
-                                   "order-select", with_prefetch=True, fhir_server=None,
-                                   definition=uncapped(definition))).encode()
+    body = json.dumps(prefetched_call(padded_scenario(date.today()))).encode()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="cds-serving-") as tmp:
         work = Path(tmp)
         (work / "typical.json").write_bytes(body)
         (work / "empty.json").write_text("{}")
         if "neighbours" in phases:
-            heavy = json.dumps(hook_request(padded_scenario(date.today(), HEAVY["observations"], HEAVY["conditions"]),
-                                            "order-select", with_prefetch=True, fhir_server=None,
-                                            definition=uncapped(definition))).encode()
+            heavy = json.dumps(prefetched_call(padded_scenario(date.today(), HEAVY["observations"],
+                                                               HEAVY["conditions"]))).encode()
             assert len(heavy) < load_settings().max_body_bytes, "the heavy body must stay under CDS_MAX_BODY_BYTES"
             (work / "heavy.json").write_bytes(heavy)
         for stack in args.stacks.split(","):
