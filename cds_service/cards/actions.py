@@ -16,7 +16,7 @@ from typing import Any
 from ..cds_hooks.response import stable_uuid
 from ..cds_hooks.validate import HookRequest
 from ..clinical.orders import DraftOrder
-from ..clinical.ratings import Rating
+from ..clinical.ratings import Category, Rating
 from ..clinical.topic import Topic
 from .content import CATEGORIES, URLS, CardInput
 
@@ -56,8 +56,9 @@ def rating_extensions(inp: CardInput, order: DraftOrder, pama: str, category: st
 def system_actions(inp: CardInput) -> list[dict[str, Any]]:
     """One rating update per coded, rated order, and no-criteria-apply on coded orders no criteria cover;
     text-only orders, provisional ratings and undecided variants get none."""
-    entries = [(r.order, pama_code(r), r.category if r.status == "rated" else None, inp.topic_of(r).pack.url)
-               for r in inp.ratings]
+    entries: list[tuple[DraftOrder, str | None, Category | None, str | None]] = [
+        (r.order, pama_code(r), r.category if r.status == "rated" else None, inp.topic_of(r).pack.url)
+        for r in inp.ratings]
     entries += [(order, "no-criteria-apply", None, None) for order in inp.unrouted]
     actions = []
     for order, pama, category, criteria_url in entries:

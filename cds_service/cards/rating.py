@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..clinical.packs import CriteriaPack
+from ..clinical.packs import CriteriaPack, Variant
 from ..clinical.ratings import Rating
 from ..clinical.topic import Topic
 from .actions import swap_action
@@ -53,13 +53,21 @@ def _unrouted(inp: CardInput) -> list[dict[str, Any]]:
                  source=criteria_list_source())]
 
 
+def _variant(inp: CardInput, rating: Rating) -> Variant:
+    """The ACR variant the order was rated under: every rating that reaches these cards has one."""
+    variant_id = rating.variant.variant
+    assert variant_id is not None
+    return inp.topic_of(rating).pack.variants[variant_id]
+
+
 def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
     """Opens with the clinical scenario in words, then the deciding findings, what is missing, the citation,
     and the FHIR references last. A provisional rating (safety data unavailable) is at least a warning."""
-    order, category, match = rating.order, CATEGORIES[rating.category], rating.variant
+    assert rating.category is not None  # a rated order has its row's category
+    order, category = rating.order, CATEGORIES[rating.category]
     text, active = CARDS["cards"]["rating"], inp.topic_of(rating)
     pack = active.pack
-    variant = pack.variants[match.variant]
+    variant = _variant(inp, rating)
     score = f" (ACR {rating.score}/9)" if rating.score is not None else ""
     provisional = _provisional_note(inp, rating)
     lines = [f"{scenario_words(active, variant.id)} (ACR variant {variant.number}).", *_deciding(inp, rating)]
@@ -72,7 +80,7 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
     if order.recognised_by == "text":
         lines.append(text["text_only"])
     lines += [*missing_data_lines(inp.data), _criteria_line(pack, variant.number, variant.title)]
-    lines += data_used(inp.facts, match.decided_by)
+    lines += data_used(inp.facts, rating.variant.decided_by)
     indicator = "warning" if provisional and category["indicator"] == "info" else category["indicator"]
     rest = f": {category['display']}{score}" + (f", provisional ({provisional})" if provisional else "")
     built = card(inp, "rating", [order], indicator=indicator, summary=_named(order.display, rest),
@@ -91,7 +99,7 @@ def _no_criteria(inp: CardInput, rating: Rating) -> dict[str, Any]:
     text = CARDS["cards"]["no-criteria-apply"]
     active = inp.topic_of(rating)
     pack = active.pack
-    variant = pack.variants[rating.variant.variant]
+    variant = _variant(inp, rating)
     lines = [text["text"].format(scenario=scenario_words(active, variant.id), number=variant.number)]
     rated = [f"- {row.name}: {CATEGORIES[row.category]['display']}" for row in variant.rows.values()
              if row.category == "usually-appropriate"]
@@ -187,7 +195,7 @@ def _row_details(rating: Rating) -> list[str]:
 def _context_line(inp: CardInput, rating: Rating) -> list[str]:
     """Medical management is rated in treatment variants; it is shown as context and is never an order."""
     text = CARDS["cards"]["rating"]
-    row = inp.topic_of(rating).pack.variants[rating.variant.variant].rows.get(text["context_procedure"])
+    row = _variant(inp, rating).rows.get(text["context_procedure"])
     if row is None or rating.order.procedure == row.procedure:
         return []
     score = f"{row.score}/9" if row.score is not None else "no score"

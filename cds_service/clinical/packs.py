@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
 from ..datafiles import describe, package_path, read_json, schema_validator
 
 PACK_SCHEMA_REF = "../../schemas/pack.schema.json"  # how a pack file declares itself (its "$schema" member)
+
+
+Category = Literal["usually-appropriate", "may-be-appropriate", "usually-not-appropriate"]
 
 
 class UnknownPack(LookupError):
@@ -40,7 +43,7 @@ class ProcedureRow:
 
     procedure: str  # procedure key shared with the order catalogue, e.g. "vertebral-augmentation"
     name: str  # the ACR procedure name, for card text
-    category: str  # usually-appropriate | may-be-appropriate | usually-not-appropriate
+    category: Category
     score: int | None  # ACR 1-9; None where the source has categories only (2018)
     disagreement: bool  # the ACR "(Disagreement)" flag on the category
     strength_of_evidence: str | None

@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import ahocorasick
 
 try:  # the parser ``re`` itself uses; private, so any surprise only turns the shortcut off
-    from re import _parser as _sre
+    from re import _parser as _sre  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - a Python without it searches every text
     _sre = None
 
@@ -176,15 +177,13 @@ def _sequence(items: list[tuple[object, object]]) -> Literals | None:
     return max(usable, key=lambda c: (min(map(len, c)), -len(c))) if usable else None
 
 
-def _required_part(op: object, value: object) -> Literals | None:
+def _required_part(op: object, value: Any) -> Literals | None:
     """Literals of a group, an alternation or a repeat that must occur at least once; None for anything else."""
     if op is _sre.SUBPATTERN:
         return _sequence(list(value[-1]))  # (group, add_flags, del_flags, pattern)
     if op is _sre.BRANCH:
-        branches = [_sequence(list(branch)) for branch in value[1]]
-        if any(b is None for b in branches):
-            return None
-        return frozenset().union(*branches)
+        branches = [found for branch in value[1] if (found := _sequence(list(branch))) is not None]
+        return frozenset().union(*branches) if len(branches) == len(value[1]) else None
     if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and value[0] >= 1:
         return _sequence(list(value[2]))
     return None

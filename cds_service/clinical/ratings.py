@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .orders import DraftOrder
-from .packs import CriteriaPack, ProcedureRow, Variant
+from .packs import Category, CriteriaPack, ProcedureRow, Variant
 from .variants import VariantMatch
 
-Category = Literal["usually-appropriate", "may-be-appropriate", "usually-not-appropriate"]
 Status = Literal["rated", "no-criteria-apply", "no-variant", "undecided"]
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from ..datafiles import check_provenance, first_violation, package_path, schema_validator
 from .conditions import Condition, leaves, validate
@@ -38,7 +38,7 @@ class Gate:
     """A situation the topic does not rate, checked before any variant (e.g. no current fracture)."""
 
     when: Condition
-    outcome: str  # out-of-scope | insufficient-data
+    outcome: Literal["out-of-scope", "insufficient-data"]
     reason: str  # code of the explanation in the topic's card text
 
 

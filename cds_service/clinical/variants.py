@@ -80,7 +80,8 @@ def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic, order: Any =
     if match.outcome != "insufficient-data" or not in_the_way:
         return match
     assumed = {n: Fact(n, value, (), "coded") for n, value in assumable.items()}
-    retry = _classify(replace(facts, facts=ChainMap(assumed, facts.facts)), kind, topic, order)  # the rest as read
+    read: Any = facts.facts  # ChainMap types every map as mutable; it writes only to the first (assumed)
+    retry = _classify(replace(facts, facts=ChainMap(assumed, read)), kind, topic, order)  # the rest as read
     if retry.outcome != "matched":
         return match
     return replace(retry, provisional=tuple(n for n in retry.decided_by if n in assumable))
@@ -88,7 +89,7 @@ def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic, order: Any =
 
 def _classify(facts: ClinicalFacts, kind: str, topic: Topic, draft: Any) -> VariantMatch:
     subject = Subject(facts, topic.sets, draft)
-    base = {"pack": topic.pack.id, "kind": kind, "variant": None, "title": None}
+    base: dict[str, Any] = {"pack": topic.pack.id, "kind": kind, "variant": None, "title": None}
     for gate in topic.gates:
         if check(gate.when, subject).verdict:
             missing = tuple(leaf["fact"] for leaf in _known_false(gate.when) if facts.value(leaf["fact"]) is None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from ...fhir.patient_data import PatientData
 from ..orders import DraftOrder
@@ -144,7 +144,7 @@ def osteoporosis_therapy(data: PatientData, now: datetime, rules: FactRules) -> 
 
 
 def _drug(resource: Mapping[str, Any], meds: Mapping[Any, Mapping[str, Any]],
-          drugs: Sequence[Drug]) -> tuple[Drug, str] | None:
+          drugs: Sequence[Drug]) -> tuple[Drug, Literal["coded", "text"]] | None:
     """Match medicationCodeableConcept, else the referenced (or contained) Medication, by code then text."""
     candidates = [resource]
     ref = resource.get("medicationReference")
