@@ -8,13 +8,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CDS_DATA_DIR=/var/lib/cds
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md build_native.py ./
 COPY cds_service ./cds_service
 COPY hooks ./hooks
 COPY fhir_fixtures ./fhir_fixtures
 # Editable, so the package keeps finding hooks/ and fhir_fixtures/ beside it (settings.PROJECT_ROOT) as in a
-# checkout; the postgres extra brings the psycopg driver for CDS_DATABASE_URL=postgresql+psycopg://...
-RUN pip install -e ".[postgres]" \
+# checkout; the postgres extra brings the psycopg driver for CDS_DATABASE_URL=postgresql+psycopg://...; the native
+# extra and gcc compile the hot modules (build_native.py, as make serve does), then gcc and the build are removed.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install -e ".[postgres,native]" \
+    && python build_native.py && rm -rf build .mypy_cache \
+    && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin cds \
     && mkdir -p /var/lib/cds && chown cds /var/lib/cds
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import native  # noqa: F401  first: whether the compiled modules or the sources run (build_native.py)
+
 if TYPE_CHECKING:
     from flask import Flask
 

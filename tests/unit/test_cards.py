@@ -7,6 +7,7 @@ Every response built here must pass ``response.check_response``.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -295,7 +296,7 @@ def test_text_only_orders_get_a_card_but_no_rating_written() -> None:
 def test_mirror_off_and_empty_members_in_the_order_are_dropped() -> None:
     sparse = order("sp", "vertebral-augmentation", "treatment", "Kyphoplasty T12", "22513")
     resource = copy.deepcopy(dict(sparse.resource)) | {"note": [], "bodySite": [{}], "requester": None}
-    sparse = DraftOrder(**{**sparse.__dict__, "resource": resource})
+    sparse = replace(sparse, resource=resource)
     response = respond([(sparse, "v8")], mirror=False)
     assert "extension" not in response
     assert {"note", "bodySite", "requester"}.isdisjoint(response["systemActions"][0]["resource"])

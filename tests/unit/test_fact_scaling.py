@@ -97,6 +97,7 @@ class Calls:
         return result, Counter(self.count)
 
 
+@pytest.mark.sources
 @pytest.mark.parametrize(("conditions", "observations"), [(8_000, 0), (0, 5_000)])
 def test_a_large_record_gives_the_facts_of_the_small_one_with_the_same_matching_work(
         monkeypatch: pytest.MonkeyPatch, conditions: int, observations: int) -> None:
