@@ -4,6 +4,7 @@ large request's C buffers going back to the kernel. ``bench/memory.py`` measures
 
 from __future__ import annotations
 
+import gc
 import json
 import platform
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from cds_service.cds_hooks.validate import SHARED_STRINGS_FROM, Limits, parse_json
+from cds_service.cli import YOUNG_COLLECTION_EVERY, frozen
 from cds_service.cli.workers import HEADER, Request, call_app, recv_request
 from tests.helpers import REPO
 
@@ -70,6 +72,25 @@ def test_a_large_body_holds_each_string_value_once() -> None:
     member_values = strings(document)[:-2]  # the list's two items are not member values: not shared
     assert len(member_values) == 1 + 2_000 * 5  # "Bundle", then 5 per Condition
     assert len({id(s) for s in member_values}) == len(set(member_values)) == 6
+
+
+def test_a_worker_collects_the_youngest_generation_a_large_body_fills_far_less_often() -> None:
+    """``cli.frozen``: each collection of the youngest generation counts toward the older ones, and reading a
+    large chart allocates tens of thousands of containers that live until the answer."""
+    raw = chart(8_000)
+    saved = gc.get_threshold()
+    collections = {}
+    try:
+        for label, start in (("default", lambda: gc.set_threshold(700, *saved[1:])), ("worker", lambda: frozen(None))):
+            start()
+            before = gc.get_stats()[0]["collections"]
+            parse_json(raw, Limits())
+            collections[label] = gc.get_stats()[0]["collections"] - before
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
+    assert gc.get_threshold()[0] == 700 != YOUNG_COLLECTION_EVERY
+    assert collections["default"] >= 10 * max(1, collections["worker"])
 
 
 def test_a_small_body_parses_as_before() -> None:
