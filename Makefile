@@ -71,4 +71,5 @@ bench: $(VENV)/.test $(FHIR_VENV)/.installed native
 	$(VENV)/bin/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(FHIR_VENV) instance .pytest_cache .fhir-server
+	rm -rf $(VENV) $(FHIR_VENV) instance .pytest_cache .fhir-server build .mypy_cache
+	find cds_service -name '*.so' -delete
