@@ -7,11 +7,11 @@ about a fifth less CPU per call under ``cds-service serve``. The sources stay th
 uses the compiled modules only while each is newer than its source and runs the sources otherwise, so an edit
 never runs stale code; ``CDS_NATIVE=0`` runs the sources on purpose.
 
-Compiled: the clinical logic, the FHIR shape checks and the card builders, the protocol checks of a request
-and an answer (``MODULES``). Left as Python: the edges (Flask, HTTP, storage, the command line), the errors the
-request path raises (``cds_hooks/errors.py``: a compiled class ignores a subclass's own ``status``), the package
-``__init__`` files (mypyc gives a compiled package a wrong ``__path__`` when the group's library sits in
-``cds_service/``), and ``fhir/gather.py`` (its ``Settings`` type is built at run time, which mypy cannot read).
+Compiled: the clinical logic, the prefetch semantics and FHIR shape checks, the card builders, the protocol
+checks of a request and an answer (``MODULES``). Left as Python: the edges (Flask, HTTP, storage, the command
+line), the errors the request path raises (``cds_hooks/errors.py``: a compiled class ignores a subclass's own
+``status``), the package ``__init__`` files (mypyc gives a compiled package a wrong ``__path__`` when the group's
+library sits in ``cds_service/``).
 
 Without a C compiler, or with ``CDS_NATIVE=0``, nothing is built and the service runs from source. When every
 compiled module is newer than its source, nothing is done (``make`` runs this before every serve and test). Output:
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent
 MODULES = (
     "cds_service/clinical/*.py",
     "cds_service/clinical/facts/*.py",
+    "cds_service/fhir/gather.py",
     "cds_service/fhir/shape.py",
     "cds_service/fhir/patient_data.py",
     "cds_service/fhir/references.py",
@@ -82,7 +83,7 @@ def main() -> int:
     os.chdir(ROOT)
     options = ["--ignore-missing-imports", "--follow-imports=silent", "--python-executable", sys.executable]
     setup(ext_modules=mypycify([*options, *sources()], group_name=GROUP),
-          script_args=["build_ext", "--inplace", "--parallel", str(os.cpu_count() or 1)])
+          script_args=["--quiet", "build_ext", "--inplace", "--parallel", str(os.cpu_count() or 1)])
     # A source edited only in its comments gives the same C, which setuptools does not rebuild: every compiled
     # file now stands for the sources just read, so each is marked newer than its source (cds_service/native.py).
     for path in [*compiled_files(), *ROOT.glob(f"{GROUP.replace('.', '/')}__mypyc.*")]:

@@ -66,7 +66,7 @@ def run_hook(body: Any, definition: HookDefinition, engine: Engine, now: datetim
         log.warning("selections not in draftOrders", extra={"count": recognised.missing_selections})
     if not recognised.orders:
         return HookOutcome(with_unreadable({"cards": []}, request, recognised.unreadable), request)
-    data = gather_fhir_data(request, definition, engine.fetcher, engine.settings)
+    data = gather_fhir_data(request, definition, engine.fetcher, engine.settings.fhir_budget)
     facts = extract_facts(data, recognised.orders, now, engine.fact_rules,
                           past_deadline=lambda: time.monotonic() > deadline)
     try:  # the facts are computed as the steps read them, so the deadline can pass in any of them

@@ -101,7 +101,8 @@ def timed_gather(fhir_server: str, definition: HookDefinition, prefetch: dict[st
     fetcher, settings = make_fetcher(**changes)
     started = time.monotonic()
     try:
-        result: Any = gather_fhir_data(order_sign_request(fhir_server, prefetch), definition, fetcher, settings)
+        result: Any = gather_fhir_data(order_sign_request(fhir_server, prefetch), definition, fetcher,
+                                       settings.fhir_budget)
     except DataUnavailable as exc:
         result = exc
     elapsed = time.monotonic() - started

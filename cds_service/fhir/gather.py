@@ -23,7 +23,6 @@ from urllib.parse import quote
 from ..cds_hooks.errors import DataUnavailable
 from ..cds_hooks.hook_definitions import HookDefinition
 from ..cds_hooks.validate import HookRequest
-from ..settings import Settings
 from .client import FetchResult, FhirFetcher, only_failing_outcomes
 from .counts import over_count, page_count
 from .patient_data import MissingData, Origin, PatientData
@@ -39,8 +38,9 @@ _USER_TOKENS = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": 
 
 
 def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: FhirFetcher,
-                     settings: Settings) -> PatientData:
-    """Prefetch first, then one parallel, budgeted round of FHIR reads for every key still needed."""
+                     budget: float) -> PatientData:
+    """Prefetch first, then one parallel round of FHIR reads, within ``budget`` seconds, for every key still
+    needed."""
     origin: dict[str, Origin] = {}
     found: dict[str, list[Mapping[str, Any]]] = {}
     missing: list[MissingData] = []
@@ -71,7 +71,7 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
             origin[key] = "missing"
             missing.append(MissingData(key, _joined(to_fetch[key], "no fhirServer in the request")))
     elif queries:
-        results = fetcher.fetch_all(request.fhir_server or "", request.access_token, queries, settings.fhir_budget)
+        results = fetcher.fetch_all(request.fhir_server or "", request.access_token, queries, budget)
         for key in queries:
             _take(key, results[key], definition, request, to_fetch[key], origin, found, missing)
 
@@ -143,7 +143,8 @@ def _unusable(value: Any, source: str, *, warnings_mean_empty: bool = False) -> 
     entry = value.get("entry")
     if entry is not None and not isinstance(entry, list):
         return f"{source} is a Bundle whose entry is not a list"
-    resources = [e.get("resource") for e in entry or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    resources: list[Mapping[str, Any]] = [e["resource"] for e in entry or []
+                                          if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     only_outcomes = bool(resources) and all(r.get("resourceType") == "OperationOutcome" for r in resources)
     if only_outcomes and (not warnings_mean_empty or only_failing_outcomes(value)):
         return f"{source} is a Bundle holding only an OperationOutcome (the data could not be read)"
@@ -187,8 +188,12 @@ def _queries(request: HookRequest, definition: HookDefinition,
         if empty:
             unfillable[key] = f"the request has no value for {', '.join(empty)}"
             continue
-        queries[key] = _TOKEN.sub(lambda m, filled=values: filled[m.group(1)] or "", template)
+        queries[key] = _filled(template, values)
     return queries, unfillable
+
+
+def _filled(template: str, values: Mapping[str, str | None]) -> str:
+    return _TOKEN.sub(lambda match: values[match.group(1)] or "", template)
 
 
 def _token_value(name: str, request: HookRequest) -> str | None:

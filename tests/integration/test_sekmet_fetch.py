@@ -69,7 +69,7 @@ def ids(data: PatientData) -> dict[str, set[str]]:
 def test_fetching_gives_the_patients_resources(loaded: dict[str, Any], fhir_base_url: str,
                                                definition: HookDefinition, fetcher: FhirFetcher,
                                                fhir_settings: Settings) -> None:
-    data = gather_fhir_data(hook_request(fhir_base_url, {}), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(fhir_base_url, {}), definition, fetcher, fhir_settings.fhir_budget)
     assert data.missing == ()
     assert set(data.origin.values()) == {"fetched"}
     expected: dict[str, set[str]] = {}
@@ -84,12 +84,12 @@ def test_fetching_gives_the_patients_resources(loaded: dict[str, Any], fhir_base
 
 def test_fetched_equals_prefetched(loaded: dict[str, Any], fhir_base_url: str, definition: HookDefinition,
                                    fetcher: FhirFetcher, fhir_settings: Settings) -> None:
-    fetched = gather_fhir_data(hook_request(fhir_base_url, {}), definition, fetcher, fhir_settings)
+    fetched = gather_fhir_data(hook_request(fhir_base_url, {}), definition, fetcher, fhir_settings.fhir_budget)
     prefetch = {}
     for key, template in definition.prefetch.items():  # what an EHR would send: its own answer per template
         url = f"{fhir_base_url}/{template.replace('{{context.patientId}}', PATIENT)}"
         prefetch[key] = requests.get(url, timeout=10, headers={"Accept": "application/fhir+json"}).json()
-    prefetched = gather_fhir_data(hook_request(fhir_base_url, prefetch), definition, fetcher, fhir_settings)
+    prefetched = gather_fhir_data(hook_request(fhir_base_url, prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert set(prefetched.origin.values()) == {"prefetch"}
     assert prefetched.resources == fetched.resources
 
@@ -108,6 +108,6 @@ def test_unknown_patient_is_a_412_naming_the_404(loaded: dict[str, Any], fhir_ba
     request = HookRequest(service_id="spine-order-select", hook="order-select", hook_instance="i-2",
                           patient_id="nobody-here", user_id="Practitioner/dr-1", encounter_id=None, selections=(),
                           draft_entries=(), fhir_server=fhir_base_url, prefetch={})
-    data = gather_fhir_data(request, definition, fetcher, fhir_settings)
+    data = gather_fhir_data(request, definition, fetcher, fhir_settings.fhir_budget)
     assert data.origin["patient"] == "missing" and data.origin["conditions"] == "fetched"
     assert {m.key: m.reason for m in data.missing} == {"patient": UNREACHABLE}

@@ -35,7 +35,7 @@ def test_a_prefetch_key_over_its_templates_count_is_cut_and_named(
         definition: HookDefinition, fetcher: FhirFetcher, fhir_settings: Settings) -> None:  # noqa: F811
     assert page_count(definition.prefetch["conditions"]) == 200
     prefetch = full_prefetch(definition, conditions=searchset(*conditions(8_000)))
-    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert len(responses.calls) == 0
     assert [c["id"] for c in data.of_type("Condition")] == [f"c{i}" for i in range(200)]
     assert data.origin["conditions"] == "prefetch"
@@ -48,7 +48,7 @@ def test_a_prefetch_key_over_its_templates_count_is_cut_and_named(
 def test_a_prefetch_key_at_its_count_is_whole(definition: HookDefinition, fetcher: FhirFetcher,  # noqa: F811
                                               fhir_settings: Settings) -> None:
     prefetch = full_prefetch(definition, conditions=searchset(*conditions(200)))
-    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert len(data.of_type("Condition")) == 200 and data.missing == ()
 
 
@@ -71,7 +71,7 @@ def test_a_fhir_page_over_the_count_is_cut_and_paging_stops(definition: HookDefi
     responses.add_callback(responses.GET, re.compile(re.escape(BASE) + "/Condition.*"), callback=answer)
     prefetch = full_prefetch(definition)
     del prefetch["conditions"]
-    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert len(responses.calls) == page_with_too_many
     assert len(data.of_type("Condition")) == (150 + 200 if page_with_too_many == 2 else 200)
     where = "on one page" if page_with_too_many == 1 else "on page 2"

@@ -31,7 +31,7 @@ def test_each_discarded_resource_is_counted_by_reason(definition: Any, fetcher: 
         {"resourceType": "OperationOutcome", "issue": [{"severity": "warning", "code": "processing"}]},
     )
     data = gather_fhir_data(hook_request(full_prefetch(definition, conditions=conditions)), definition, fetcher,
-                            fhir_settings)
+                            fhir_settings.fhir_budget)
     assert [c["id"] for c in data.of_type("Condition")] == ["mine"]
     assert sorted(_notes(data, "conditions")) == sorted([
         "1 malformed Condition resource(s) ignored (wrong JSON type in: code)",
@@ -45,7 +45,7 @@ def test_no_subject_is_kept_when_the_search_was_for_the_patient(definition: Any,
                                                                  fhir_settings: Any) -> None:
     orphan = {"resourceType": "Condition", "id": "no-subject"}
     data = gather_fhir_data(hook_request(full_prefetch(definition, conditions=searchset(orphan))), definition,
-                            fetcher, fhir_settings)
+                            fetcher, fhir_settings.fhir_budget)
     assert data.of_type("Condition") == (orphan,) and _notes(data, "conditions") == []
 
 
@@ -54,7 +54,7 @@ def test_no_subject_is_dropped_and_named_when_the_search_was_not_for_the_patient
     unscoped = replace(definition, prefetch={**definition.prefetch, "conditions": "Condition?code=M80.08XA"})
     orphan = {"resourceType": "Condition", "id": "no-subject"}
     data = gather_fhir_data(hook_request(full_prefetch(unscoped, conditions=searchset(orphan, res("Condition", "c1")))),
-                            unscoped, fetcher, fhir_settings)
+                            unscoped, fetcher, fhir_settings.fhir_budget)
     assert [c["id"] for c in data.of_type("Condition")] == ["c1"]
     assert _notes(data, "conditions") == [
         "1 Condition resource(s) without a subject ignored (the search was not for the context patient)"]

@@ -80,7 +80,7 @@ def called_types() -> list[str]:
 def test_all_prefetched_means_no_call(definition: HookDefinition, fetcher: FhirFetcher,
                                       fhir_settings: Settings) -> None:
     prefetch = full_prefetch(definition, conditions=searchset(res("Condition", "c1")))
-    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert len(responses.calls) == 0
     assert set(data.origin.values()) == {"prefetch"} and data.missing == ()
     assert [c["id"] for c in data.of_type("Condition")] == ["c1"]
@@ -91,7 +91,7 @@ def test_all_prefetched_means_no_call(definition: HookDefinition, fetcher: FhirF
 def test_null_means_no_data_and_no_query(definition: HookDefinition, fetcher: FhirFetcher,
                                          fhir_settings: Settings) -> None:
     data = gather_fhir_data(hook_request(full_prefetch(definition, procedures=None)), definition, fetcher,
-                            fhir_settings)
+                            fhir_settings.fhir_budget)
     assert len(responses.calls) == 0 and data.origin["procedures"] == "none" and data.missing == ()
 
 
@@ -101,7 +101,7 @@ def test_missing_key_is_fetched_with_the_filled_template(definition: HookDefinit
     serve_fhir({"Condition": [res("Condition", "c9")]})
     prefetch = full_prefetch(definition)
     del prefetch["conditions"]
-    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert called_types() == ["Condition"]
     query = parse_qs(urlsplit(responses.calls[0].request.url).query)
     assert query == {"patient": [PATIENT], "_count": ["200"]}
@@ -115,7 +115,7 @@ def test_template_values_are_url_encoded(definition: HookDefinition, fetcher: Fh
     responses.get(re.compile(".*"), json={"resourceType": "Patient", "id": "a b/c&d"})
     prefetch = full_prefetch(definition)
     del prefetch["patient"]
-    gather_fhir_data(hook_request(prefetch, patient_id="a b/c&d"), definition, fetcher, fhir_settings)
+    gather_fhir_data(hook_request(prefetch, patient_id="a b/c&d"), definition, fetcher, fhir_settings.fhir_budget)
     assert responses.calls[0].request.url == f"{BASE}/Patient/a%20b%2Fc%26d"
 
 
@@ -134,7 +134,7 @@ def test_unusable_prefetch_is_fetched(definition: HookDefinition, fetcher: FhirF
                                       value: Any, why: str) -> None:
     serve_fhir({"Condition": [res("Condition", "c-fetched")]})
     data = gather_fhir_data(hook_request(full_prefetch(definition, conditions=value)), definition, fetcher,
-                            fhir_settings)
+                            fhir_settings.fhir_budget)
     assert called_types() == ["Condition"]
     assert data.origin["conditions"] == "fetched"
     assert [c["id"] for c in data.of_type("Condition")] == ["c-fetched"]
@@ -145,7 +145,7 @@ def test_unusable_prefetch_and_failed_fetch_give_both_reasons(definition: HookDe
                                                               fhir_settings: Settings) -> None:
     serve_fhir({}, status=401)
     data = gather_fhir_data(hook_request(full_prefetch(definition, observations=EPIC_FAILED)), definition, fetcher,
-                            fhir_settings)
+                            fhir_settings.fhir_budget)
     assert data.origin["observations"] == "missing"
     [missing] = data.missing
     assert missing.key == "observations" and "only an OperationOutcome" in missing.reason
@@ -160,14 +160,14 @@ def test_fetched_search_with_only_warning_outcomes_is_empty_not_missing(definiti
     responses.get(re.compile(re.escape(BASE) + "/Condition.*"), json=EPIC_FAILED)
     prefetch = full_prefetch(definition)
     del prefetch["conditions"]
-    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert data.origin["conditions"] == "fetched" and data.of_type("Condition") == ()
     assert data.missing == ()
 
 
 def test_empty_searchset_is_no_data_not_missing(definition: HookDefinition, fetcher: FhirFetcher,
                                                 fhir_settings: Settings) -> None:
-    data = gather_fhir_data(hook_request(full_prefetch(definition)), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(full_prefetch(definition)), definition, fetcher, fhir_settings.fhir_budget)
     assert data.origin["conditions"] == "prefetch" and data.of_type("Condition") == ()
 
 
@@ -176,7 +176,7 @@ def test_only_asked_for_types_are_kept(definition: HookDefinition, fetcher: Fhir
     warning = {"resourceType": "OperationOutcome", "issue": [{"severity": "warning", "code": "not-supported"}]}
     value = searchset(res("Condition", "c1"), warning, res("Observation", "o1"))
     data = gather_fhir_data(hook_request(full_prefetch(definition, conditions=value)), definition, fetcher,
-                            fhir_settings)
+                            fhir_settings.fhir_budget)
     assert set(data.resources) == {"Patient", "Condition"}
 
 
@@ -192,7 +192,7 @@ def test_references_compared_by_type_and_id(definition: HookDefinition, fetcher:
     meds = searchset(res("MedicationRequest", "m1", f"{EPIC}/Patient/{PATIENT}"),
                      res("MedicationRequest", "m2", "Patient/someone-else"))
     data = gather_fhir_data(hook_request(full_prefetch(definition, conditions=conditions, medications=meds)),
-                            definition, fetcher, fhir_settings)
+                            definition, fetcher, fhir_settings.fhir_budget)
     assert [c["id"] for c in data.of_type("Condition")] == ["relative", "absolute", "versioned", "urn"]
     assert [m["id"] for m in data.of_type("MedicationRequest")] == ["m1"]
 
@@ -202,7 +202,7 @@ def test_prefetched_patient_of_someone_else_is_refetched(definition: HookDefinit
                                                          fhir_settings: Settings) -> None:
     serve_fhir({"Patient": [PATIENT_RESOURCE]})
     prefetch = full_prefetch(definition, patient={"resourceType": "Patient", "id": "someone-else"})
-    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert data.origin["patient"] == "fetched" and data.of_type("Patient") == (PATIENT_RESOURCE,)
 
 
@@ -210,7 +210,7 @@ def test_spec_example_patient_without_id_is_kept(definition: HookDefinition, fet
                                                  fhir_settings: Settings) -> None:
     patient = {"resourceType": "Patient", "gender": "male", "...": "<snipped for brevity>"}
     data = gather_fhir_data(hook_request(full_prefetch(definition, patient=patient)), definition, fetcher,
-                            fhir_settings)
+                            fhir_settings.fhir_budget)
     assert data.of_type("Patient") == (patient,)
 
 
@@ -219,7 +219,7 @@ def test_search_results_without_id_are_dropped(definition: HookDefinition, fetch
     value = searchset({"resourceType": "Condition", "subject": {"reference": f"Patient/{PATIENT}"}},
                       res("Condition", "c1"))
     data = gather_fhir_data(hook_request(full_prefetch(definition, conditions=value)), definition, fetcher,
-                            fhir_settings)
+                            fhir_settings.fhir_budget)
     assert [c["id"] for c in data.of_type("Condition")] == ["c1"]
 
 
@@ -227,7 +227,7 @@ def test_duplicates_across_keys_are_kept_once(definition: HookDefinition, fetche
                                               fhir_settings: Settings) -> None:
     pain = res("Observation", "pain-1")
     prefetch = full_prefetch(definition, painScores=searchset(pain, pain), observations=searchset(pain))
-    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch), definition, fetcher, fhir_settings.fhir_budget)
     assert data.of_type("Observation") == (pain,)
 
 
@@ -235,7 +235,7 @@ def test_no_fhir_server_leaves_keys_missing(definition: HookDefinition, fetcher:
                                             fhir_settings: Settings) -> None:
     prefetch = full_prefetch(definition)
     del prefetch["procedures"]
-    data = gather_fhir_data(hook_request(prefetch, fhir_server=None), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request(prefetch, fhir_server=None), definition, fetcher, fhir_settings.fhir_budget)
     assert data.origin["procedures"] == "missing"
     assert [(m.key, m.reason) for m in data.missing] == [("procedures", "no fhirServer in the request")]
 
@@ -243,7 +243,7 @@ def test_no_fhir_server_leaves_keys_missing(definition: HookDefinition, fetcher:
 def test_required_keys_all_missing_is_412(definition: HookDefinition, fetcher: FhirFetcher,
                                           fhir_settings: Settings) -> None:
     with pytest.raises(DataUnavailable) as caught:
-        gather_fhir_data(hook_request({}, fhir_server=None), definition, fetcher, fhir_settings)
+        gather_fhir_data(hook_request({}, fhir_server=None), definition, fetcher, fhir_settings.fhir_budget)
     assert caught.value.status == 412
     assert "patient: no fhirServer in the request" in caught.value.message
     assert "conditions: no fhirServer in the request" in caught.value.message
@@ -254,7 +254,7 @@ def test_not_allowlisted_server_is_named_in_the_412(definition: HookDefinition, 
                                                     fhir_settings: Settings) -> None:
     with pytest.raises(DataUnavailable) as caught:
         gather_fhir_data(hook_request({}, fhir_server="https://x.example.org/fhir"), definition, fetcher,
-                         fhir_settings)
+                         fhir_settings.fhir_budget)
     assert "fhirServer https://x.example.org/fhir is not on the allowlist" in caught.value.message
     assert len(responses.calls) == 0 and PATIENT not in caught.value.message
 
@@ -263,7 +263,7 @@ def test_not_allowlisted_server_is_named_in_the_412(definition: HookDefinition, 
 def test_some_required_data_means_no_412(definition: HookDefinition, fetcher: FhirFetcher,
                                          fhir_settings: Settings) -> None:
     responses.get(re.compile(re.escape(BASE) + "/Condition.*"), status=503)
-    data = gather_fhir_data(hook_request({"patient": PATIENT_RESOURCE}), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request({"patient": PATIENT_RESOURCE}), definition, fetcher, fhir_settings.fhir_budget)
     assert isinstance(data, PatientData)
     assert data.origin["patient"] == "prefetch" and data.origin["conditions"] == "missing"
     assert {m.key: m.reason for m in data.missing}["conditions"] == "FHIR server answered 503"
@@ -272,7 +272,7 @@ def test_some_required_data_means_no_412(definition: HookDefinition, fetcher: Fh
 def test_null_required_key_counts_as_data(definition: HookDefinition, fetcher: FhirFetcher,
                                           fhir_settings: Settings) -> None:
     data = gather_fhir_data(hook_request({"patient": None, "conditions": None}, fhir_server=None), definition,
-                            fetcher, fhir_settings)
+                            fetcher, fhir_settings.fhir_budget)
     assert data.origin["patient"] == data.origin["conditions"] == "none"
 
 
@@ -282,7 +282,8 @@ def test_incomplete_paging_is_reported(definition: HookDefinition, fhir_settings
     responses.get(re.compile(re.escape(BASE) + "/Condition.*"), json=page)
     fetcher = FhirFetcher(fhir_settings.but(fhir_max_pages=1))
     try:
-        data = gather_fhir_data(hook_request({"patient": PATIENT_RESOURCE}), definition, fetcher, fhir_settings)
+        data = gather_fhir_data(hook_request({"patient": PATIENT_RESOURCE}), definition, fetcher,
+                                fhir_settings.fhir_budget)
     finally:
         fetcher.close()
     assert data.origin["conditions"] == "fetched" and [c["id"] for c in data.of_type("Condition")] == ["c1"]
@@ -310,7 +311,7 @@ def test_user_and_encounter_tokens(fetcher: FhirFetcher, fhir_settings: Settings
                   "b": "Encounter?_id={{context.encounterId}}",
                   "c": "Practitioner?_id={{userPractitionerRoleId}}",
                   "d": "Basic?author={{context.userId}}"})
-    data = gather_fhir_data(hook_request({}), definition, fetcher, fhir_settings)
+    data = gather_fhir_data(hook_request({}), definition, fetcher, fhir_settings.fhir_budget)
     assert sorted(urlsplit(c.request.url).query for c in responses.calls) == [
         "author=Practitioner/doc-1", "practitioner=doc-1"]
     assert {m.key: m.reason for m in data.missing} == {
@@ -324,7 +325,7 @@ def test_malformed_prefetched_resources_are_dropped_with_a_note(definition: Hook
     good = {**res("Condition", "c1"), "code": {"coding": [{"system": "http://snomed.info/sct", "code": "42942008"}]}}
     bad = {**res("Condition", "c2"), "clinicalStatus": {"coding": 3}}
     request = hook_request(full_prefetch(definition, conditions=searchset(good, bad)))
-    data = gather_fhir_data(request, definition, fetcher, fhir_settings)
+    data = gather_fhir_data(request, definition, fetcher, fhir_settings.fhir_budget)
     assert [c["id"] for c in data.of_type("Condition")] == ["c1"]
     assert data.origin["conditions"] == "prefetch"
     notes = {m.key: m.reason for m in data.missing}
