@@ -11,11 +11,11 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import accumulate, chain
 from typing import Any
 
 from ..datafiles import first_error
+from ..waits import LET_OTHERS_RUN_EVERY, let_others_run
 from .errors import RequestRejected
 from .fastjson import EXACT, read_fast
 from .hook_definitions import HookDefinition
@@ -65,7 +65,7 @@ def parse_json(raw: bytes, limits: Limits) -> Any:
         raise RequestRejected(f"body is not UTF-8 (byte {exc.start})", field="(body)") from exc
     if _nesting_exceeds(raw, limits.max_json_depth):
         raise RequestRejected(f"JSON nesting deeper than {limits.max_json_depth} levels", field="(body)")
-    pairs_hook = _unique_keys if len(raw) < SHARED_STRINGS_FROM else partial(_unique_keys_shared, {})
+    pairs_hook = _unique_keys if len(raw) < SHARED_STRINGS_FROM else SharedStrings()
     try:
         document = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=_no_constant)
     except _Ambiguous as exc:
@@ -102,12 +102,23 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 SHARED_STRINGS_FROM = 256 * 1024
 
 
-def _unique_keys_shared(strings: dict[str, str], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = _unique_keys(pairs)
-    for key, value in pairs:
-        if value.__class__ is str:
-            document[key] = strings.setdefault(value, value)
-    return document
+class SharedStrings:
+    """The pairs hook of one large parse: ``_unique_keys``, with equal string values sharing one object, and the
+    worker's other calls let run every ``LET_OTHERS_RUN_EVERY`` objects (``waits.let_others_run``)."""
+
+    def __init__(self) -> None:
+        self.strings: dict[str, str] = {}
+        self.objects = 0
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        document = _unique_keys(pairs)
+        for key, value in pairs:
+            if value.__class__ is str:
+                document[key] = self.strings.setdefault(value, value)
+        self.objects += 1
+        if self.objects % LET_OTHERS_RUN_EVERY == 0:
+            let_others_run()
+        return document
 
 
 def _no_constant(name: str) -> Any:

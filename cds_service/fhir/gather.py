@@ -23,6 +23,7 @@ from urllib.parse import quote
 from ..cds_hooks.errors import DataUnavailable
 from ..cds_hooks.hook_definitions import HookDefinition
 from ..cds_hooks.validate import HookRequest
+from ..waits import LET_OTHERS_RUN_EVERY, let_others_run
 from .client import FetchResult, FhirFetcher, only_failing_outcomes
 from .counts import over_count, page_count
 from .patient_data import MissingData, Origin, PatientData
@@ -230,7 +231,9 @@ def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[lis
     bad_fields: list[str] = []
     dropped: dict[str, int] = {}
     other_types: set[str] = set()
-    for resource in candidates:
+    for position, resource in enumerate(candidates, 1):
+        if position % LET_OTHERS_RUN_EVERY == 0:
+            let_others_run()
         if not isinstance(resource, dict):
             bad_fields.append("entry.resource")
             continue

@@ -7,6 +7,7 @@ and on this process: where a C compiler is present, ``make test`` runs every tes
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import sys
 import time
@@ -106,3 +107,11 @@ def test_every_listed_module_is_compiled_and_in_use_here() -> None:
     from cds_service.clinical.facts import index
 
     assert index.__file__.endswith(SUFFIX)
+
+
+def test_the_point_where_a_long_loop_lets_other_calls_run_stays_python() -> None:
+    """``waits.let_others_run`` hands the interpreter lock over by being Python code: compiled, it would not."""
+    from cds_service import waits
+
+    assert inspect.isfunction(waits.let_others_run)
+    assert "cds_service/waits.py" not in build_native.sources()

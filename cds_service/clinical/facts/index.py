@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ...waits import LET_OTHERS_RUN_EVERY, let_others_run
 from ..code_index import CodeIndex
 from ..codes import JOIN, CodedKey, CodeList, Concept, TextResult
 from .resources import Evidence, ResourceView, active_extraction, is_current, searchable, text_hits, view
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 Group = tuple[str, bool]  # (resourceType, current only): one part of what a rule reads
 Keys = tuple[CodedKey | None, ...]
 PastDeadline = Callable[[], bool]  # the caller's clock: True once the call's deadline has passed
-_CHECK_EVERY = 1_024  # resources indexed between two deadline checks
 
 
 class DeadlinePassed(Exception):
@@ -72,8 +72,10 @@ class RecordIndex:
             index = self._types[kind] = _TypeIndex()
             for resource in resources:
                 self.examined += 1
-                if past_deadline is not None and self.examined % _CHECK_EVERY == 0 and past_deadline():
-                    raise DeadlinePassed(f"indexing the record ({self.examined} resources read)")
+                if self.examined % LET_OTHERS_RUN_EVERY == 0:
+                    let_others_run()
+                    if past_deadline is not None and past_deadline():
+                        raise DeadlinePassed(f"indexing the record ({self.examined} resources read)")
                 seen = view(resource)
                 if seen.void:
                     continue
