@@ -62,7 +62,7 @@ lint: $(VENV)/.test
 test: $(VENV)/.test $(FHIR_VENV)/.installed $(CHROMIUM) lint native
 	@echo "make: running the tests (about 3 minutes; servers start on loopback ports)"
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
-	CDS_NATIVE=0 $(VENV)/bin/python -m pytest -m sources -q $(PYTEST_ARGS)
+	CDS_NATIVE=0 $(VENV)/bin/python -m pytest -m sources -q
 
 screenshots: $(VENV)/.test $(FHIR_VENV)/.installed $(CHROMIUM)
 	SANDBOX_SCREENSHOTS=$(CURDIR)/docs/images $(VENV)/bin/python -m pytest tests/browser -q -p no:cacheprovider
