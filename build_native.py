@@ -42,7 +42,6 @@ MODULES = (
     "cds_service/cds_hooks/fastjson.py",
     "cds_service/cds_hooks/response.py",
 )
-GROUP = "cds_service.native"  # the shared library of the compiled modules: cds_service/native__mypyc.*.so
 
 
 def sources() -> list[str]:
@@ -65,14 +64,14 @@ def main() -> int:
         print("build_native: no C compiler found, nothing compiled: the service runs from source (slower)")
         return 0
     os.environ["CDS_NATIVE"] = "0"  # this process only lists compiled files: no check of the old build, no warning
-    from cds_service.native import compiled_files, stale_files
+    from cds_service.native import GROUP, compiled_files, library_files, stale_files
 
     listed = {ROOT / name for name in sources()}
     for path, source in compiled_files().items():
         if source not in listed:
             path.unlink()  # taken off the list, or its source removed: the module runs from source again
     built = compiled_files()
-    library = sorted(ROOT.glob(f"{GROUP.replace('.', '/')}__mypyc.*"))
+    library = library_files()
     if (set(built.values()) == listed and not stale_files(built) and library
             and library[0].stat().st_mtime >= Path(__file__).stat().st_mtime):  # built from this list
         print(f"build_native: {len(built)} compiled modules, each newer than its source: nothing to do")
@@ -86,7 +85,7 @@ def main() -> int:
           script_args=["--quiet", "build_ext", "--inplace", "--parallel", str(os.cpu_count() or 1)])
     # A source edited only in its comments gives the same C, which setuptools does not rebuild: every compiled
     # file now stands for the sources just read, so each is marked newer than its source (cds_service/native.py).
-    for path in [*compiled_files(), *ROOT.glob(f"{GROUP.replace('.', '/')}__mypyc.*")]:
+    for path in [*compiled_files(), *library_files()]:
         os.utime(path)
     print(f"build_native: {len(sources())} modules compiled")
     return 0

@@ -20,7 +20,8 @@ from pathlib import Path
 from types import ModuleType
 
 PACKAGE = Path(__file__).resolve().parent
-LIBRARY = "native__mypyc"  # the compiled modules' shared library (build_native.GROUP): it has no source
+GROUP = "cds_service.native"  # mypyc's group: build_native.py compiles every module into it
+LIBRARY = GROUP.rpartition(".")[2] + "__mypyc"  # the group's shared library beside this file: it has no source
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +33,11 @@ def compiled_files(root: Path = PACKAGE) -> dict[Path, Path]:
         if suffix is not None and path.name[:-len(suffix)] != LIBRARY:
             found[path] = path.with_name(path.name[:-len(suffix)] + ".py")
     return found
+
+
+def library_files(root: Path = PACKAGE) -> list[Path]:
+    """The compiled modules' shared library (one file; none before the first build)."""
+    return sorted(root.glob(LIBRARY + ".*"))
 
 
 def stale_files(compiled: dict[Path, Path]) -> list[Path]:
@@ -63,7 +69,7 @@ def choose(package: str, root: Path = PACKAGE, environ: Mapping[str, str] | None
     compiled = compiled_files(root)
     wanted = (os.environ if environ is None else environ).get("CDS_NATIVE") != "0"
     stale = stale_files(compiled) if wanted else []
-    if compiled and wanted and not any(root.glob(LIBRARY + ".*")):
+    if compiled and wanted and not library_files(root):
         stale = sorted(compiled)  # their shared library is gone: none of them can load
     if compiled and wanted and not stale:
         return "compiled"

@@ -65,7 +65,7 @@ def parse_json(raw: bytes, limits: Limits) -> Any:
         raise RequestRejected(f"body is not UTF-8 (byte {exc.start})", field="(body)") from exc
     if _nesting_exceeds(raw, limits.max_json_depth):
         raise RequestRejected(f"JSON nesting deeper than {limits.max_json_depth} levels", field="(body)")
-    pairs_hook = _unique_keys if len(raw) < SHARED_STRINGS_FROM else SharedStrings()
+    pairs_hook = _unique_keys if len(raw) < SHARED_STRINGS_FROM else _SharedStrings()
     try:
         document = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=_no_constant)
     except _Ambiguous as exc:
@@ -102,7 +102,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 SHARED_STRINGS_FROM = 256 * 1024
 
 
-class SharedStrings:
+class _SharedStrings:
     """The pairs hook of one large parse: ``_unique_keys``, with equal string values sharing one object, and the
     worker's other calls let run every ``LET_OTHERS_RUN_EVERY`` objects (``waits.let_others_run``)."""
 

@@ -78,6 +78,15 @@ def test_one_stale_module_runs_every_module_from_source_and_says_so(
     assert spec is not None and spec.origin == str(made / "a.py")
 
 
+def test_compiled_modules_without_their_shared_library_run_from_source(
+        tmp_path: Path, restored_meta_path: list[object]) -> None:
+    made = package(tmp_path, {"a": True})
+    [library] = native.library_files(made)
+    library.unlink()
+    assert native.choose("made", made, environ={}) == "sources: stale build"
+    assert isinstance(restored_meta_path[0], native.SourcesOnly)
+
+
 def test_cds_native_0_runs_the_sources_without_a_warning(
         tmp_path: Path, restored_meta_path: list[object], caplog: pytest.LogCaptureFixture) -> None:
     made = package(tmp_path, {"a": True})
