@@ -336,8 +336,9 @@ class Pool:
         data = pickle.dumps((request_id, request), protocol=pickle.HIGHEST_PROTOCOL)
         worker.writer.write(HEADER.pack(len(data)) + data)
         try:
-            await worker.writer.drain()
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                await worker.writer.drain()
+                return await future
         finally:
             worker.waiting.pop(request_id, None)
             worker.large -= large
