@@ -167,3 +167,38 @@ def test_a_fixed_mmap_threshold_gives_freed_blocks_back(mode: str) -> None:
         assert out[0] == "True" and retained_mb <= 2
     else:  # what the worker avoids: the blocks came from the heap and stayed resident
         assert retained_mb >= 8
+
+
+FAULTS_PROBE = """
+import ctypes, json, resource, sys
+from cds_service.cds_hooks.validate import SHARED_STRINGS_FROM, Limits, parse_json
+from cds_service.cli.heap import fix_mmap_threshold
+if sys.argv[1] == "worker":
+    assert fix_mmap_threshold()
+else:  # glibc's default size, fixed as the worker fixes its own
+    assert ctypes.CDLL(None).mallopt(-3, 128 * 1024)
+entries = []
+while len(json.dumps(entries)) < SHARED_STRINGS_FROM - 2_000:
+    entries.append({"resourceType": "Observation", "id": str(len(entries)), "status": "final"})
+body = json.dumps({"entries": entries}).encode()
+limits = Limits()
+for _ in range(3):
+    parse_json(body, limits)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    parse_json(body, limits)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")
+@pytest.mark.parametrize("threshold", ["worker", "128 KiB"])
+def test_the_fast_readers_block_is_reused_not_page_faulted_on_every_call(threshold: str) -> None:
+    """orjson takes one block of about twelve times the body: below the worker's threshold it comes from the heap
+    and the next call reuses it; at 128 KiB it is a fresh mapping every call, faulted in page by page."""
+    faults = float(subprocess.run([sys.executable, "-c", FAULTS_PROBE, threshold], cwd=REPO, capture_output=True,
+                                  text=True, check=True, timeout=60).stdout)
+    if threshold == "worker":
+        assert faults < 20
+    else:
+        assert faults > 100
