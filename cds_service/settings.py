@@ -56,7 +56,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CDS_EXPLAIN_OUT_OF_SCOPE", "explain_out_of_scope", bool, False, "Show a card explaining why an order is outside the criteria (for testing); by default such orders get no card, only the `no-criteria-apply` rating."),
     Setting("CDS_LOG_LEVEL", "log_level", str, "INFO", "Log level of the JSON logs."),
     Setting("CDS_WORKERS", "workers", int, 2, "Worker processes for `serve` (each request goes to the least busy one)."),
-    Setting("CDS_PIN_WORKERS", "pin_workers", bool, True, "Run each `serve` worker on a CPU of its own when the CPUs the service may use are exactly as many as the workers (a dedicated machine, an exclusive cpuset); on a larger shared set nothing is pinned. `false`: the kernel places them."),
     Setting("CDS_METRICS_BIND", "metrics_bind", str, "", "Optional `host:port` serving only `/metrics` (e.g. `127.0.0.1:9464` for a local Prometheus); when set, `/metrics` is 404 on the main port."),
     Setting("CDS_METRICS_TOKEN", "metrics_token", str, "", "Optional bearer token `/metrics` requires (`Authorization: Bearer <token>`; Prometheus `authorization.credentials`). Empty = no token."),
 )

@@ -118,7 +118,6 @@ def serve_front(args: argparse.Namespace, settings: Any, create_app: Any, url: s
     import asyncio
     import signal
 
-    from .affinity import worker_cpus
     from .front import Front, serve
     from .workers import Pool
 
@@ -126,8 +125,7 @@ def serve_front(args: argparse.Namespace, settings: Any, create_app: Any, url: s
     if settings.metrics_bind:
         host, _, port = settings.metrics_bind.rpartition(":")
         binds.append((host.strip("[]") or "127.0.0.1", int(port), "metrics"))
-    count = args.workers or settings.workers
-    pool = Pool(count, args.threads, lambda: frozen(create_app(settings)), worker_cpus(count, settings.pin_workers))
+    pool = Pool(args.workers or settings.workers, args.threads, lambda: frozen(create_app(settings)))
     front = Front(pool, settings.max_body_bytes)
 
     async def main() -> None:

@@ -31,7 +31,6 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from .. import waits
-from .affinity import pin
 from .heap import fix_mmap_threshold
 
 log = logging.getLogger(__name__)
@@ -233,7 +232,6 @@ class Worker:
     writer: asyncio.StreamWriter
     waiting: dict[int, asyncio.Future[Reply]] = field(default_factory=dict)
     large: int = 0  # large calls in flight (``LARGE_BODY_BYTES``): at most one
-    slot: int = 0  # its place in the pool: a worker started again after a crash takes the same (and its CPU)
 
 
 class WorkerGone(Exception):
@@ -248,9 +246,8 @@ class Pool:
     answers them. Measured at concurrency 1 (bench/run.py typical@1): alternating workers cost 5.9 ms of worker
     CPU a call against 3.8-4.4 ms with one worker, p50 6.4 -> 4.4 ms."""
 
-    def __init__(self, count: int, threads: int, make_app: Callable[[], Any], cpus: tuple[int, ...] = ()) -> None:
+    def __init__(self, count: int, threads: int, make_app: Callable[[], Any]) -> None:
         self.count, self.threads, self.make_app = count, threads, make_app
-        self.cpus = cpus  # the CPU of each slot (``affinity.worker_cpus``), or () to leave them to the kernel
         self.large_turns = asyncio.Semaphore(count)  # one large call per worker at a time
         self.workers: list[Worker] = []
         self.ids = itertools.count()
@@ -260,10 +257,10 @@ class Pool:
         self.front_fds: Callable[[], Iterable[int]] = lambda: ()
 
     async def start(self) -> None:
-        for slot in range(self.count):
-            self.workers.append(await self._spawn(slot))
+        for _ in range(self.count):
+            self.workers.append(await self._spawn())
 
-    async def _spawn(self, slot: int) -> Worker:
+    async def _spawn(self) -> Worker:
         ours, theirs = socket.socketpair()
         inherited = list(self.front_fds())
         pid = os.fork()
@@ -277,8 +274,6 @@ class Pool:
                     except OSError:
                         pass
                 ours.close()
-                if self.cpus:
-                    pin(self.cpus[slot])  # before the worker starts its threads: they inherit it
                 worker_main(theirs, self.make_app, self.threads)
             except BaseException:
                 log.exception("worker stopped on an error")
@@ -288,7 +283,7 @@ class Pool:
                 os._exit(code)
         theirs.close()
         reader, writer = await asyncio.open_connection(sock=ours, limit=1 << 16)
-        worker = Worker(pid, reader, writer, slot=slot)
+        worker = Worker(pid, reader, writer)
         asyncio.get_running_loop().create_task(self._read_replies(worker))
         return worker
 
@@ -316,7 +311,7 @@ class Pool:
             self.workers.remove(worker)
             if not self.closing:
                 log.warning("worker exited; starting another", extra={"pid": worker.pid})
-                self.workers.append(await self._spawn(worker.slot))
+                self.workers.append(await self._spawn())
 
     def _pick(self) -> Worker:
         free = [w for w in self.workers if not w.large] or self.workers  # a large call waits for a free one
