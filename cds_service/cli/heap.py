@@ -1,4 +1,4 @@
-"""How a worker's C heap gives memory back: a fixed mmap threshold, so a large request's buffers leave with it.
+"""How a worker's C heap gives memory back: fixed mmap and trim thresholds, so a large request's buffers leave with it.
 
 glibc serves an allocation of at least ``M_MMAP_THRESHOLD`` (128 KiB by default) with its own mapping, returned
 to the kernel on free; but after each such free it raises the threshold to that size (up to 32 MiB), so the
@@ -26,8 +26,8 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc malloc.h
 MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024  # design choice, measured: see the module docstring
 
 
-def fix_mmap_threshold() -> bool:
-    """True when glibc took the setting; False on another C library (nothing changed)."""
+def fix_heap_thresholds() -> bool:
+    """True when glibc took both settings; False on another C library (nothing changed)."""
     try:
         libc = ctypes.CDLL(None)  # the symbols already loaded in this process, the C library's among them
         mallopt = libc.mallopt

@@ -144,10 +144,10 @@ def test_the_app_reads_the_body_the_worker_hands_over_without_copying_it(app: An
 
 GLIBC_PROBE = """
 import sys
-from cds_service.cli.heap import fix_mmap_threshold
+from cds_service.cli.heap import fix_heap_thresholds
 def rss_mb():
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) // 1024
-fixed = fix_mmap_threshold() if sys.argv[1] == "fixed" else None
+fixed = fix_heap_thresholds() if sys.argv[1] == "fixed" else None
 big = b"x" * 8_000_000  # a large body, freed: glibc alone would raise its mmap threshold to its size here
 del big
 before = rss_mb()
@@ -172,9 +172,9 @@ def test_a_fixed_mmap_threshold_gives_freed_blocks_back(mode: str) -> None:
 FAULTS_PROBE = """
 import ctypes, json, resource, sys
 from cds_service.cds_hooks.validate import SHARED_STRINGS_FROM, Limits, parse_json
-from cds_service.cli.heap import fix_mmap_threshold
+from cds_service.cli.heap import fix_heap_thresholds
 if sys.argv[1] == "worker":
-    assert fix_mmap_threshold()
+    assert fix_heap_thresholds()
 else:  # glibc's default size, fixed as the worker fixes its own
     assert ctypes.CDLL(None).mallopt(-3, 128 * 1024)
 entries = []
