@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc malloc.h
-MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024  # design choice, measured: see the module docstring
+THRESHOLD_BYTES = 4 * 1024 * 1024  # both thresholds; design choice, measured: see the module docstring
 
 
 def fix_heap_thresholds() -> bool:
@@ -35,4 +35,4 @@ def fix_heap_thresholds() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and mallopt(M_TRIM_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    return bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD_BYTES) and mallopt(M_TRIM_THRESHOLD, THRESHOLD_BYTES))

@@ -202,7 +202,7 @@ def worker_main(sock: socket.socket, make_app: Callable[[], Any], threads: int) 
     on SIGTERM (requests already read are finished first)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the front decides
     signal.signal(signal.SIGTERM, lambda *_: sock.shutdown(socket.SHUT_RD))
-    fix_heap_thresholds()  # a large request's buffers go back to the kernel when it ends (heap.py)
+    fix_heap_thresholds()  # large buffers go back to the kernel, the JSON reader's block is reused (heap.py)
     app = make_app()
     lock = threading.Lock()
 

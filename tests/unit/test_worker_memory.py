@@ -170,17 +170,15 @@ def test_a_fixed_mmap_threshold_gives_freed_blocks_back(mode: str) -> None:
 
 
 FAULTS_PROBE = """
-import ctypes, json, resource, sys
-from cds_service.cds_hooks.validate import SHARED_STRINGS_FROM, Limits, parse_json
-from cds_service.cli.heap import fix_heap_thresholds
+import ctypes, resource, sys
+from pathlib import Path
+from cds_service.cds_hooks.validate import Limits, parse_json
+from cds_service.cli.heap import M_MMAP_THRESHOLD, fix_heap_thresholds
 if sys.argv[1] == "worker":
     assert fix_heap_thresholds()
 else:  # glibc's default size, fixed as the worker fixes its own
-    assert ctypes.CDLL(None).mallopt(-3, 128 * 1024)
-entries = []
-while len(json.dumps(entries)) < SHARED_STRINGS_FROM - 2_000:
-    entries.append({"resourceType": "Observation", "id": str(len(entries)), "status": "final"})
-body = json.dumps({"entries": entries}).encode()
+    assert ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+body = Path(sys.argv[2]).read_bytes()
 limits = Limits()
 for _ in range(3):
     parse_json(body, limits)
@@ -193,11 +191,17 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")
 @pytest.mark.parametrize("threshold", ["worker", "128 KiB"])
-def test_the_fast_readers_block_is_reused_not_page_faulted_on_every_call(threshold: str) -> None:
+def test_the_fast_readers_block_is_reused_not_page_faulted_on_every_call(threshold: str, tmp_path: Path) -> None:
     """orjson takes one block of about twelve times the body: below the worker's threshold it comes from the heap
-    and the next call reuses it; at 128 KiB it is a fresh mapping every call, faulted in page by page."""
-    faults = float(subprocess.run([sys.executable, "-c", FAULTS_PROBE, threshold], cwd=REPO, capture_output=True,
-                                  text=True, check=True, timeout=60).stdout)
+    and the next call reuses it; at 128 KiB it is a fresh mapping every call, faulted in page by page. The body is
+    the largest the fast reader takes (just under ``SHARED_STRINGS_FROM``)."""
+    per_condition = len(chart(2)) - len(chart(1))
+    raw = chart(1 + (SHARED_STRINGS_FROM - 1 - len(chart(1))) // per_condition)
+    assert SHARED_STRINGS_FROM - per_condition <= len(raw) < SHARED_STRINGS_FROM
+    body = tmp_path / "body.json"
+    body.write_bytes(raw)
+    faults = float(subprocess.run([sys.executable, "-c", FAULTS_PROBE, threshold, str(body)], cwd=REPO,
+                                  capture_output=True, text=True, check=True, timeout=60).stdout)
     if threshold == "worker":
         assert faults < 20
     else:
