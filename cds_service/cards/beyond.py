@@ -3,7 +3,8 @@
 Both read the same clinical facts but never change the ACR rating; their cards say so in the label. Rules and
 checklist items are data (a topic's ``beyond.json``, conditions in the language of clinical/conditions.py).
 A condition on a missing fact is unknown: a NASS rule
-shows only when all its conditions are known and met; a coverage item is then listed as missing.
+shows only when all its conditions are known and met; a coverage item is then unticked and said to be not
+recorded, or not checked when the data it needs could not be obtained (``content.unknown``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..clinical.conditions import Subject, holds, leaves
-from .content import CardInput, card, citation_line, fact_label, order_names, topic
+from .content import CardInput, card, citation_line, fact_label, order_names, topic, unknown
 
 
 def beyond_cards(inp: CardInput) -> list[dict[str, Any]]:
@@ -46,10 +47,14 @@ def _coverage(inp: CardInput, beyond: Mapping[str, Any], subject: Subject) -> li
     orders = [r.order for r in inp.ratings if r.order.procedure in section["procedures"]]
     if not orders:
         return []
-    status = {True: "documented", False: "not documented", None: "missing from the record"}
+    words = section["item_status"]
     results = [(item, holds(item["when"], subject)) for item in section["items"]]
     documented = sum(1 for _, met in results if met is True)
-    checklist = "\n".join(f"- {'[x]' if met else '[ ]'} {item['label']}: {status[met]}" for item, met in results)
+    checklist = "\n".join(
+        f"- {'[x]' if met else '[ ]'} {item['label']}: "
+        + (unknown(inp.facts, [leaf["fact"] for leaf in leaves(item["when"])]) if met is None
+           else words["met" if met else "not_met"])
+        for item, met in results)
     detail = "\n\n".join([
         f"**{beyond['label']}** (does not change the ACR rating). Orders: {order_names(orders)}.",
         section["text"], checklist, citation_line(section)])

@@ -119,14 +119,19 @@ def fact_line(facts: ClinicalFacts, name: str) -> str:
     The FHIR references behind the values go to one ``data_used`` line at the end of the card."""
     fact = facts.facts.get(name)
     if fact is None:
-        unchecked = facts.unchecked.get(name)
-        if unchecked is not None:
-            return f"- {fact_label(name)}: could not be checked ({data_names(unchecked.keys)} unavailable)"
-        return f"- {fact_label(name)}: not recorded"
+        return f"- {fact_label(name)}: {unknown(facts, [name])}"
     line = f"- {fact_label(name)}: {format_value(fact.value)}"
     if fact.confidence == "text":
         line += " (from note text)"
     return line
+
+
+def unknown(facts: ClinicalFacts, names: Iterable[str]) -> str:
+    """How a card says facts are unknown: 'could not be checked (<data> unavailable)' when one of them rests on
+    data the EHR could not give (``facts.unchecked``), else 'not recorded' (the data was read and holds nothing):
+    missing data is never stated as an absence."""
+    lost = dict.fromkeys(key for name in names if (u := facts.unchecked.get(name)) is not None for key in u.keys)
+    return f"could not be checked ({data_names(lost)} unavailable)" if lost else "not recorded"
 
 
 def data_used(facts: ClinicalFacts, names: Iterable[str]) -> list[str]:

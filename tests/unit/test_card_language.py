@@ -146,3 +146,19 @@ def test_the_explanation_card_can_be_switched_on_for_testing(tmp_path: Path) -> 
     cards = client.post("/cds-services/spine-order-sign", json=cervical_mri_without_fracture()).get_json()["cards"]
     assert [c["summary"] for c in cards] == [
         "MRI cervical spine without contrast: no ACR criteria in this service apply"]
+
+
+def test_what_the_problem_list_would_show_is_never_stated_when_it_could_not_be_read(tmp_path: Path) -> None:
+    """The seed patient's kyphoplasty with the problem list unobtainable: the coverage checklist says its items
+    could not be checked (not "not recorded"), and no card says there is no cancer."""
+    body = hook_request(materialise("seed-worsening-benign-vcf", TODAY), "order-sign", with_prefetch=True,
+                        fhir_server=None)
+    body["prefetch"]["conditions"] = {"resourceType": "OperationOutcome",
+                                      "issue": [{"severity": "error", "code": "exception"}]}
+    client = create_app(load_settings({}, data_dir=str(tmp_path))).test_client()
+    cards = client.post("/cds-services/spine-order-sign", json=body).get_json()["cards"]
+    [coverage] = [c for c in cards if "Medicare augmentation coverage" in c["summary"]]
+    for item in ("Acute or subacute fracture", "No infection or pregnancy recorded"):
+        assert f"- [ ] {item}: could not be checked (problem list unavailable)" in coverage["detail"]
+    assert "not recorded" not in coverage["detail"]
+    assert not [c["summary"] for c in cards if "malignancy: none" in c.get("detail", "")]

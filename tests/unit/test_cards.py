@@ -128,7 +128,7 @@ def test_seed_kyphoplasty_is_usually_appropriate_with_gap_and_coverage_cards() -
     coverage = response["cards"][2]
     assert coverage["summary"] == ("Beyond the ACR criteria: Medicare augmentation coverage: 6 of 7 criteria "
                                    "documented")
-    assert "[ ] Fracture age confirmed on MRI (marrow edema or cleft): missing from the record" in coverage["detail"]
+    assert "[ ] Fracture age confirmed on MRI (marrow edema or cleft): not recorded" in coverage["detail"]
     assert "[x] Pain score of 5 or more (0-10): documented" in coverage["detail"]
 
 
