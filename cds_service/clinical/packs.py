@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -67,6 +67,16 @@ class Variant:
     status: str = "unconfirmed"  # provenance of the title; loaded packs always set it
     regional: Mapping[tuple[str, str | None], ProcedureRow] = field(default_factory=dict)  # (procedure, region) -> row
 
+    # ``regional`` grouped by procedure, once per variant: ``row_for`` runs a few dozen times a call. Set in
+    # ``__post_init__``: the compiled build (mypyc) would recompute a cached property on every access.
+    _rows_by_procedure: Mapping[str, tuple[ProcedureRow, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, list[ProcedureRow]] = {}
+        for (procedure, _), row in self.regional.items():
+            grouped.setdefault(procedure, []).append(row)
+        object.__setattr__(self, "_rows_by_procedure", {p: tuple(rows) for p, rows in grouped.items()})
+
     def row_for(self, procedure: str, region: str | None) -> ProcedureRow | None:
         """The row rating ``procedure`` for an order in ``region``: a procedure with one row has that row;
         with several (one per region), the row of the order's region, else the row without a region; None
@@ -77,14 +87,6 @@ class Variant:
         if len(matching) <= 1:
             return matching[0] if matching else None
         return self.regional.get((procedure, region)) or self.regional.get((procedure, None))
-
-    @cached_property
-    def _rows_by_procedure(self) -> Mapping[str, tuple[ProcedureRow, ...]]:
-        """``regional`` grouped by procedure, once per variant: ``row_for`` runs a few dozen times a call."""
-        grouped: dict[str, list[ProcedureRow]] = {}
-        for (procedure, _), row in self.regional.items():
-            grouped.setdefault(procedure, []).append(row)
-        return {procedure: tuple(rows) for procedure, rows in grouped.items()}
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,12 @@ def test_the_point_where_a_long_loop_lets_other_calls_run_stays_python() -> None
 
     assert inspect.isfunction(waits.let_others_run)
     assert "cds_service/waits.py" not in build_native.sources()
+
+
+def test_no_compiled_module_caches_with_cached_property() -> None:
+    """mypyc compiles ``functools.cached_property`` as a plain property that recomputes on every access (a
+    variant's rows grouped by procedure were rebuilt 33 times a call, 3.5 % of its instructions): compiled
+    modules compute such values once, at construction."""
+    using = [name for name in build_native.sources()
+             if "@cached_property" in (build_native.ROOT / name).read_text(encoding="utf-8")]
+    assert using == []
