@@ -111,10 +111,12 @@ class _SharedStrings:
         self.objects = 0
 
     def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        document = _unique_keys(pairs)
-        for key, value in pairs:
-            if value.__class__ is str:
-                document[key] = self.strings.setdefault(value, value)
+        document: dict[str, Any] = {}
+        strings = self.strings
+        for key, value in pairs:  # one pass: each member stored once, its string value already shared
+            document[key] = strings.setdefault(value, value) if value.__class__ is str else value
+        if len(document) != len(pairs):
+            _unique_keys(pairs)  # raises, naming the repeated member
         self.objects += 1
         if self.objects % LET_OTHERS_RUN_EVERY == 0:
             let_others_run()
