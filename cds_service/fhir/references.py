@@ -16,7 +16,7 @@ def names_patient(resource: Mapping[str, Any]) -> bool:
     return any(isinstance(resource.get(field), dict) for field in ("subject", "patient"))
 
 
-def other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
+def other_patient(resource: dict[str, Any], patient_id: str) -> bool:
     """True when the resource is, or points at, a Patient other than the context patient. The usual reference,
     ``Patient/<the context patient>``, is recognised without parsing it (it is most of a call's references)."""
     if resource.get("resourceType") == "Patient":
