@@ -29,17 +29,26 @@ CURRENT_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 ACTIVE_MEDICATION = frozenset({"active", "on-hold", "intended"})  # MedicationRequest/Statement still in force
 
 
+def as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A resource or element as a dict: parsed JSON as it is, any other Mapping copied. The compiled build reads a
+    ``dict`` with dict calls and a ``Mapping`` with a generic method call a read, several times the cost: the
+    readers run for every resource of every call take their argument through this."""
+    return value if isinstance(value, dict) else dict(value)
+
+
 def reference(resource: Mapping[str, Any]) -> str:
-    return f"{resource.get('resourceType', 'Resource')}/{resource.get('id', '?')}"
+    record = as_dict(resource)
+    return f"{record.get('resourceType', 'Resource')}/{record.get('id', '?')}"
 
 
 def status_code(concept: Any) -> str | None:
     """The code of a CodeableConcept status (clinicalStatus, verificationStatus), lower-case."""
     if not _is_mapping(concept):
         return None
-    for coding in concept.get("coding") or ():
-        if _is_mapping(coding) and isinstance(coding.get("code"), str):
-            return coding["code"].lower()
+    for coding in as_dict(concept).get("coding") or ():
+        code = as_dict(coding).get("code") if _is_mapping(coding) else None
+        if isinstance(code, str):
+            return code.lower()
     return None
 
 
@@ -49,9 +58,10 @@ def clinical_status(resource: Mapping[str, Any]) -> str | None:
 
 def is_void(resource: Mapping[str, Any]) -> bool:
     """Refuted, entered-in-error, cancelled, not-done: such a resource never counts for anything."""
-    if status_code(resource.get("verificationStatus")) in _VOID_VERIFICATION:
+    record = as_dict(resource)
+    if status_code(record.get("verificationStatus")) in _VOID_VERIFICATION:
         return True
-    status = resource.get("status")
+    status = record.get("status")
     return isinstance(status, str) and status.lower() in _VOID_STATUS
 
 
@@ -66,13 +76,13 @@ def condition_is_current(condition: Mapping[str, Any]) -> bool:
     no abatement is read as active (design choice; many EHR problem lists omit the status of open problems)."""
     status = clinical_status(condition)
     if status is None:
-        return not any(key.startswith("abatement") for key in condition)
+        return not any(key.startswith("abatement") for key in as_dict(condition))
     return status in CURRENT_CLINICAL
 
 
 def is_current(resource: Mapping[str, Any]) -> bool:
     """A Condition counts as current by ``condition_is_current``; other types are not closed by a status."""
-    if resource.get("resourceType") == "Condition":
+    if as_dict(resource).get("resourceType") == "Condition":
         return condition_is_current(resource)
     return True
 
@@ -152,35 +162,38 @@ _TEXT_FIELDS = ("conclusion", "valueString", "description")
 _CODE = ("code",)
 
 
-def _read(resource: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], tuple[str, ...]]:
+def _read(resource: Mapping[str, Any]) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """The codings of a resource's coded fields, and its free text: CodeableConcept.text, coding displays,
     conclusion, notes (one pass over the coded fields for both). Run once per resource of every call, so
-    written without generators: the plain JSON case (a dict) is tested first."""
-    codings: list[Mapping[str, Any]] = []
+    written without generators, on dicts (``as_dict``)."""
+    record = as_dict(resource)
+    codings: list[dict[str, Any]] = []
     texts: list[str] = []
-    kind = resource.get("resourceType")
+    kind = record.get("resourceType")
     for field in _CODED_FIELDS.get(kind, _CODE) if isinstance(kind, str) else _CODE:
-        value = resource.get(field)
+        value = record.get(field)
         for concept in (value,) if type(value) is dict else _concepts(value):
-            text = concept.get("text")
+            element = as_dict(concept)
+            text = element.get("text")
             if isinstance(text, str):
                 texts.append(text)
-            for coding in concept.get("coding") or ():
+            for coding in element.get("coding") or ():
                 if _is_mapping(coding):
-                    codings.append(coding)
+                    codings.append(as_dict(coding))
     for coding in codings:
         display = coding.get("display")
         if isinstance(display, str):
             texts.append(display)
     for name in _TEXT_FIELDS:
-        value = resource.get(name)
+        value = record.get(name)
         if isinstance(value, str):
             texts.append(value)
-    note = resource.get("note")
+    note = record.get("note")
     if note is not None:
         for item in _concepts(note):
-            if isinstance(item.get("text"), str):
-                texts.append(item["text"])
+            text = as_dict(item).get("text")
+            if isinstance(text, str):
+                texts.append(text)
     return codings, tuple(texts)
 
 
