@@ -43,7 +43,7 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
     """Prefetch first, then one parallel round of FHIR reads, within ``budget`` seconds, for every key still
     needed."""
     origin: dict[str, Origin] = {}
-    found: dict[str, list[Mapping[str, Any]]] = {}
+    found: dict[str, list[dict[str, Any]]] = {}
     missing: list[MissingData] = []
     to_fetch: dict[str, str] = {}  # key -> why the prefetch could not be used
     for key, template in definition.prefetch.items():
@@ -82,7 +82,7 @@ def gather_fhir_data(request: HookRequest, definition: HookDefinition, fetcher: 
 
 
 def _take(key: str, result: FetchResult, definition: HookDefinition, request: HookRequest, prefetch_problem: str,
-          origin: dict[str, Origin], found: dict[str, list[Mapping[str, Any]]], missing: list[MissingData]) -> None:
+          origin: dict[str, Origin], found: dict[str, list[dict[str, Any]]], missing: list[MissingData]) -> None:
     """Record one fetch result: resources when usable, otherwise a reason the user can act on."""
     reason, kept, notes = (result.reason, [], []) if not result.ok else _read_answer(
         result.resource, definition.prefetch[key], request, "the FHIR server's answer", warnings_mean_empty=True)
@@ -98,7 +98,7 @@ def _take(key: str, result: FetchResult, definition: HookDefinition, request: Ho
 
 
 def _read_answer(value: Any, template: str, request: HookRequest, source: str, *,
-                 warnings_mean_empty: bool = False) -> tuple[str, list[Mapping[str, Any]], list[str]]:
+                 warnings_mean_empty: bool = False) -> tuple[str, list[dict[str, Any]], list[str]]:
     """One answer to a template, prefetched or fetched, read the same way: (why it is unusable or "", the
     context patient's resources of the template's type, one note per reason resources were dropped)."""
     problem = _unusable(value, source, warnings_mean_empty=warnings_mean_empty)
@@ -144,7 +144,7 @@ def _unusable(value: Any, source: str, *, warnings_mean_empty: bool = False) -> 
     entry = value.get("entry")
     if entry is not None and not isinstance(entry, list):
         return f"{source} is a Bundle whose entry is not a list"
-    resources: list[Mapping[str, Any]] = [e["resource"] for e in entry or []
+    resources: list[dict[str, Any]] = [e["resource"] for e in entry or []
                                           if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     only_outcomes = bool(resources) and all(r.get("resourceType") == "OperationOutcome" for r in resources)
     if only_outcomes and (not warnings_mean_empty or only_failing_outcomes(value)):
@@ -154,7 +154,7 @@ def _unusable(value: Any, source: str, *, warnings_mean_empty: bool = False) -> 
     return ""
 
 
-def _pre_r4(resource: Mapping[str, Any]) -> bool:
+def _pre_r4(resource: dict[str, Any]) -> bool:
     """Cheap DSTU2/STU3 tells: a pre-R4 resource type, or a DSTU2 Condition (``patient``, string status)."""
     kind = resource.get("resourceType")
     if not isinstance(kind, str):
@@ -210,7 +210,7 @@ def _token_value(name: str, request: HookRequest) -> str | None:
     return quote(raw, safe="")
 
 
-def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[list[Mapping[str, Any]], list[str]]:
+def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The resources of the asked-for type that belong to this patient, carry an id and are well formed, plus
     one note per reason for the ones dropped (docs/fhir-data.md, "What is discarded"): another patient's, of
     another type, malformed, without an id, without a subject outside a search for the context patient.
@@ -227,7 +227,7 @@ def _keep(value: Mapping[str, Any], template: str, patient_id: str) -> tuple[lis
     else:
         candidates, need_id = [value], False
     scoped = _patient_scoped(template)
-    kept: list[Mapping[str, Any]] = []
+    kept: list[dict[str, Any]] = []
     bad_fields: list[str] = []
     dropped: dict[str, int] = {}
     other_types: set[str] = set()
@@ -283,10 +283,10 @@ def _patient_scoped(template: str) -> bool:
 
 
 def _by_type(definition: HookDefinition,
-             found: Mapping[str, list[Mapping[str, Any]]]) -> Mapping[str, tuple[Mapping[str, Any], ...]]:
+             found: Mapping[str, list[dict[str, Any]]]) -> Mapping[str, tuple[Mapping[str, Any], ...]]:
     """Resources grouped by type, the first copy of each type/id winning (keys in definition order)."""
     seen: set[tuple[str, str]] = set()
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    grouped: dict[str, list[dict[str, Any]]] = {}
     for key in definition.prefetch:
         for resource in found.get(key, ()):
             kind = resource["resourceType"]
