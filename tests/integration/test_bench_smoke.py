@@ -1,5 +1,5 @@
 """``make bench`` keeps running: every row of bench/run.py, about a second each, with the table and the verdicts;
-and bench/ab.py (the same-process comparison of two checkouts) runs.
+and bench/ab.py (the side-by-side comparison of two checkouts) runs.
 
 No timing is asserted (the machine is shared); what is checked is that the harness starts the baseline, the
 service (capped and uncapped) and sekmet-fhir, that every row answers 200 with cards and no errors, and that
@@ -45,9 +45,13 @@ def test_the_benchmark_harness_runs_every_row(tmp_path: Path) -> None:
         assert any(line.startswith(f"| {check} |") for line in verdicts), check
 
 
-def test_the_same_process_comparison_runs() -> None:
-    """``bench/ab.py`` against this very checkout: both copies answer alike and a ratio is printed."""
+def test_the_side_by_side_comparison_runs_each_checkout_as_it_is_built() -> None:
+    """``bench/ab.py`` against this very checkout: both workers answer alike, each in the build mode of its
+    checkout (compiled where ``make test`` compiled it), and a ratio is printed."""
     run = subprocess.run([sys.executable, str(REPO / "bench" / "ab.py"), "--base", str(REPO), "--rounds", "2",
                           "--calls", "3", "--long", "2"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.splitlines()[-1].startswith("this / base: ")
+    from cds_service import native
+
+    assert f"(base {native.MODE}, this {native.MODE})" in run.stdout
