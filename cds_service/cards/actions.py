@@ -30,10 +30,10 @@ def pama_code(rating: Rating) -> str | None:
     """appropriate | not-appropriate | no-criteria-apply; None when the order gets no rating written.
 
     An order outside the criteria's scope is no-criteria-apply (the Argonaut PAMA guide's answer for it); a
-    provisional rating (safety data unavailable) and an undecided variant write nothing."""
+    an undecided variant writes nothing."""
     if rating.status == "no-criteria-apply" or rating.variant.outcome == "out-of-scope":
         return "no-criteria-apply"
-    if rating.status == "rated" and rating.category and not rating.variant.provisional:
+    if rating.status == "rated" and rating.category:
         return CATEGORIES[rating.category]["pama"]
     return None
 
@@ -55,7 +55,7 @@ def rating_extensions(inp: CardInput, order: DraftOrder, pama: str, category: st
 
 def system_actions(inp: CardInput) -> list[dict[str, Any]]:
     """One rating update per coded, rated order, and no-criteria-apply on coded orders no criteria cover;
-    text-only orders, provisional ratings and undecided variants get none."""
+    text-only orders and undecided variants get none."""
     entries: list[tuple[DraftOrder, str | None, Category | None, str | None]] = [
         (r.order, pama_code(r), r.category if r.status == "rated" else None, inp.topic_of(r).pack.url)
         for r in inp.ratings]

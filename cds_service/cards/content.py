@@ -157,7 +157,7 @@ def missing_data_lines(data: PatientData) -> list[str]:
     """What the EHR could not give us, said plainly on every rating card (one markdown block, or none)."""
     if not data.missing:
         return []
-    return ["\n".join(["**Data not available** (the rating may change once it is):",
+    return ["\n".join([CARDS["explanations"]["missing-data"],
                        *(f"- {data_names([m.key])}: {m.reason}" for m in data.missing)])]
 
 

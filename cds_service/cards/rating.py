@@ -62,17 +62,14 @@ def _variant(inp: CardInput, rating: Rating) -> Variant:
 
 def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
     """Opens with the clinical scenario in words, then the deciding findings, what is missing, the citation,
-    and the FHIR references last. A provisional rating (safety data unavailable) is at least a warning."""
+    and the FHIR references last."""
     assert rating.category is not None  # a rated order has its row's category
     order, category = rating.order, CATEGORIES[rating.category]
     text, active = CARDS["cards"]["rating"], inp.topic_of(rating)
     pack = active.pack
     variant = _variant(inp, rating)
     score = f" (ACR {rating.score}/9)" if rating.score is not None else ""
-    provisional = _provisional_note(inp, rating)
     lines = [f"{scenario_words(active, variant.id)} (ACR variant {variant.number}).", *_deciding(inp, rating)]
-    if provisional:
-        lines.append(text["provisional_text"].format(missing=provisional))
     lines += _row_details(rating)
     if rating.comment:
         lines.append(f"Criteria comment: {rating.comment}")
@@ -81,13 +78,13 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
         lines.append(text["text_only"])
     lines += [*missing_data_lines(inp.data), _criteria_line(pack, variant.number, variant.title)]
     lines += data_used(inp.facts, rating.variant.decided_by)
-    indicator = "warning" if provisional and category["indicator"] == "info" else category["indicator"]
-    rest = f": {category['display']}{score}" + (f", provisional ({provisional})" if provisional else "")
+    indicator = category["indicator"]
+    rest = f": {category['display']}{score}"
     built = card(inp, "rating", [order], indicator=indicator, summary=_named(order.display, rest),
                  detail="\n\n".join(lines), topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
                  source=_pack_source(pack), links=_links(pack),
                  override=text["override_reasons"] if indicator == "warning" else ())
-    suggestion = _swap(inp, rating) if rating.category != "usually-appropriate" and not provisional else None
+    suggestion = _swap(inp, rating) if rating.category != "usually-appropriate" else None
     suggestion = remove_suggestion(inp, rating) or suggestion
     if suggestion:
         built["suggestions"] = [suggestion]
@@ -157,12 +154,6 @@ def _deciding(inp: CardInput, rating: Rating) -> list[str]:
     if conflicts:
         lines.append("Coded data disagree on: " + ", ".join(conflicts) + ".")
     return lines
-
-
-def _provisional_note(inp: CardInput, rating: Rating) -> str:
-    """What could not be checked for a provisional rating ("neurologic exam data unavailable"), or ""."""
-    notes = [inp.facts.unchecked[n].source.unavailable for n in rating.variant.provisional if n in inp.facts.unchecked]
-    return "; ".join(notes)
 
 
 def _criteria_line(pack: CriteriaPack, number: int, title: str) -> str:

@@ -13,20 +13,19 @@ the cards put them into words. The decision is the topic's data (rules.json):
 
 Honest when one unknown fact decides (packs whose rules say ``"undecided": "compare-ratings"``): blocked
 variants are settled per order by ``settle_for_order``. The candidates are the blocked variants and the variant
-that fits next; if every candidate rates the order's procedure the same, the order is rated (under the one that
-fits, else the last candidate), with the candidates named (``possible``); if they disagree, the outcome is
-"undecided" and the cards say what would decide it and what each answer gives, never a rating.
+that fits next; if a later variant fits and every candidate rates the order's procedure the same, the order is
+rated under the one that fits, with the candidates named (``possible``); without a variant that fits, the open
+ones may all not apply, so the answer stays insufficient data; if they disagree, the outcome is "undecided" and
+the cards say what would decide it and what each answer gives, never a rating.
 """
 
 from __future__ import annotations
 
-from collections import ChainMap
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .conditions import Outcome, Subject, check, leaves
-from .facts import ClinicalFacts, Fact
-from .facts.unchecked import NO_ASSUMPTION
+from .facts import ClinicalFacts
 from .topic import Topic
 
 MatchOutcome = Literal["matched", "out-of-scope", "insufficient-data", "no-variant", "undecided"]
@@ -53,7 +52,6 @@ class VariantMatch:
     missing: tuple[str, ...] = ()  # facts that were needed but unknown
     blocked: tuple[str, ...] = ()  # variants that could be neither confirmed nor excluded
     also_fits: tuple[str, str] | None = None  # (another variant that fits, why this one takes precedence)
-    provisional: tuple[str, ...] = ()  # safety facts that could not be checked and were assumed benign
     next_fit: str | None = None  # blocked: the first later variant that fits (what applies if the blocked ones do not)
     next_reasons: tuple[Reason, ...] = ()  # the facts that make ``next_fit`` fit
     compare: bool = False  # the pack settles blocked variants per order (``settle_for_order``)
@@ -65,29 +63,15 @@ class VariantMatch:
         return tuple(r.fact for r in self.reasons)
 
 
-def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic, order: Any = None) -> VariantMatch:
+def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic, draft: Any = None) -> VariantMatch:
     """The one variant of the topic's active pack for this order kind, or none with the reason as data.
 
-    When the only facts in the way are safety facts whose data could not be obtained (a red flag, cancer,
-    contraindications: ``ClinicalFacts.unchecked``), the variant is found again with their benign assumption
-    and the match is marked ``provisional``: the card says so and no rating is written onto the order.
-    ``order`` (a DraftOrder) is what ``{"order": ...}`` leaves read, e.g. the region where a topic's variants
+    A fact left unknown because its data could not be obtained (``ClinicalFacts.unchecked``) stays unknown: the
+    answer is then insufficient data, or settled per order when every variant it leaves possible rates the order
+    alike (``settle_for_order``); a rating is never computed on an assumed value.
+    ``draft`` (a DraftOrder) is what ``{"order": ...}`` leaves read, e.g. the region where a topic's variants
     differ by region (acute spinal trauma: cervical vs thoracolumbar); without it they are unknown.
     """
-    match = _classify(facts, kind, topic, order)
-    assumable = {n: u.source.assume for n, u in facts.unchecked.items() if u.source.assume is not NO_ASSUMPTION}
-    in_the_way = tuple(n for n in match.missing if n in assumable)
-    if match.outcome != "insufficient-data" or not in_the_way:
-        return match
-    assumed = {n: Fact(n, value, (), "coded") for n, value in assumable.items()}
-    read: Any = facts.facts  # ChainMap types every map as mutable; it writes only to the first (assumed)
-    retry = _classify(replace(facts, facts=ChainMap(assumed, read)), kind, topic, order)  # the rest as read
-    if retry.outcome != "matched":
-        return match
-    return replace(retry, provisional=tuple(n for n in retry.decided_by if n in assumable))
-
-
-def _classify(facts: ClinicalFacts, kind: str, topic: Topic, draft: Any) -> VariantMatch:
     subject = Subject(facts, topic.sets, draft)
     base: dict[str, Any] = {"pack": topic.pack.id, "kind": kind, "variant": None, "title": None}
     for gate in topic.gates:
@@ -133,9 +117,9 @@ def settle_for_order(match: VariantMatch, procedure: str, region: str | None, to
     rows = [topic.pack.variants[v].row_for(procedure, region) for v in candidates]
     ratings = {(row.category, row.score) if row else None for row in rows}
     if len(ratings) == 1 and None not in ratings:
-        if len(candidates) < 2:  # one open variant and nothing confirmed after it: no agreement to speak of
+        if match.next_fit is None:  # the open variants may all not apply, and then none does: nothing is sure
             return match
-        shown = match.next_fit or candidates[-1]  # the one that fits, else the last of the open ones
+        shown = match.next_fit  # the one that fits
         return replace(match, variant=shown, title=topic.rules.variants[shown].title, outcome="matched",
                        reasons=match.next_reasons, possible=candidates)
     return replace(match, outcome="undecided", possible=candidates)

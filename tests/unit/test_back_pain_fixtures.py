@@ -95,13 +95,18 @@ def test_an_unknown_fact_that_decides_the_rating_gives_one_card_and_no_rating(cl
     assert "systemActions" not in payload  # no rating written onto the order
 
 
-def test_when_every_possible_variant_rates_the_order_alike_it_is_rated_and_the_variants_named(client: Any) -> None:
+def test_open_variants_that_agree_rate_nothing_when_none_may_apply(client: Any) -> None:
+    """V3 and V2 both rate CT with contrast 1/9, but neither is confirmed and no later variant fits: without the
+    missing facts no criteria may apply, so the order is not rated and the card says what to document."""
     body = _without(hook_request(materialise("lbp-v3-failed-management-candidate", TODAY), "order-select",
                                  with_prefetch=True, fhir_server=None), "-radic", "-pt-eval")
     draft = body["context"]["draftOrders"]["entry"][0]["resource"]
     draft["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72132"}],
                      "text": "CT lumbar spine with contrast"}  # rated 1 in both V3 and V2
     payload = client.post("/cds-services/spine-order-select", json=body).get_json()
-    [rated] = [c for c in payload["cards"] if c["source"]["topic"]["code"] == "acr-low-back-pain-2021-rating"]
-    assert "(ACR 1/9)" in rated["summary"]
-    assert "The record leaves ACR variants 3, 2 possible; each rates this order the same" in rated["detail"]
+    assert [c for c in payload["cards"] if c["source"]["topic"]["code"] == "acr-low-back-pain-2021-rating"] == []
+    [unrated] = [c for c in payload["cards"] if c["source"]["topic"]["code"] == "acr-low-back-pain-2021-no-variant"]
+    assert "not rated" in unrated["summary"] and "(ACR 1/9)" not in unrated["summary"]
+    assert "does not show enough to choose between ACR variants 3, 2" in unrated["detail"]
+    assert "To rate it, document:" in unrated["detail"]
+    assert [a for a in payload.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"] == []

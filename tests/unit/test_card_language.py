@@ -105,20 +105,23 @@ def test_summaries_are_short_and_do_not_open_the_detail(responses: dict[str, dic
             assert not card.get("detail", "").startswith(f"**{card['summary']}")
 
 
-def test_no_rating_is_written_when_the_neurologic_data_could_not_be_read(
-        responses: dict[str, dict[str, Any]]) -> None:
-    """The seed patient's kyphoplasty is usually appropriate, but not confidently so without the exam data."""
+def test_unchecked_neurologic_data_is_never_assumed_absent(responses: dict[str, dict[str, Any]]) -> None:
+    """The seed patient's kyphoplasty is usually appropriate; without the exam data the red flag stays unknown
+    (a new deficit would leave neither of the open variants), so the order is not rated: the card says what to
+    document and what could not be read, and nothing is written onto the order."""
     for hook in SERVICES:
         full = responses[f"seed-worsening-benign-vcf {hook} prefetch"]
         blind = responses[f"seed-worsening-benign-vcf {hook} safety-data-unavailable"]
         assert full["cards"][0]["summary"] == "Kyphoplasty, thoracic: usually appropriate (ACR 8/9)"
         rating = blind["cards"][0]
-        assert rating["summary"] == ("Kyphoplasty, thoracic: usually appropriate (ACR 8/9), provisional "
-                                     "(neurologic exam data unavailable)")
-        assert rating["indicator"] == "warning"
+        assert rating["summary"] == ("Kyphoplasty, thoracic: not rated, the record does not show which ACR "
+                                     "scenario applies")
+        assert "ACR 8/9" not in rating["detail"] and "provisional" not in rating["detail"].lower()
         written = [a for a in blind.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"]
         assert written == []  # the order is not marked appropriate on incomplete data
-        assert "neurologic red flag: could not be checked" in rating["detail"]
+        assert "To rate it, document: neurologic red flag." in rating["detail"]
+        assert "**Data not available** (not checked" in rating["detail"]
+        assert "examination and imaging findings: prefetch is an OperationOutcome" in rating["detail"]
 
 
 def cervical_mri_without_fracture() -> dict[str, Any]:

@@ -4,7 +4,7 @@ Each fact lists the prefetch keys that feed it (``clinical/shared/fact_sources.j
 not be obtained (its origin is ``missing``: a timeout, a server error, a key that could not be fetched) and
 the fact's value is one that means "nothing found" (no red flag, no cancer, no drug on record), the fact is
 withheld: it becomes unknown and is listed as unchecked with what was unavailable. Positive findings stand.
-Safety facts also carry the benign assumption a provisional rating may be computed with (clinical/variants).
+No rating assumes a withheld value (clinical/variants).
 """
 
 from __future__ import annotations
@@ -15,15 +15,11 @@ from typing import Any
 
 from ...fhir.patient_data import PatientData
 
-NO_ASSUMPTION = object()  # a fact a rating may never assume
-
 
 @dataclass(frozen=True)
 class FactSource:
     keys: tuple[str, ...]
     absence: tuple[Any, ...]  # values that mean "nothing found"
-    assume: Any = NO_ASSUMPTION  # the benign value a provisional rating assumes (safety facts only)
-    unavailable: str = ""  # what the card says is missing, e.g. "neurologic exam data unavailable"
 
 
 @dataclass(frozen=True)
@@ -34,9 +30,7 @@ class Unchecked:
 
 
 def build_fact_sources(data: Mapping[str, Any]) -> Mapping[str, FactSource]:
-    return {name: FactSource(tuple(spec["keys"]), tuple(_frozen(v) for v in spec["absence"]),
-                             _frozen(spec["assume"]) if "assume" in spec else NO_ASSUMPTION,
-                             spec.get("unavailable", ""))
+    return {name: FactSource(tuple(spec["keys"]), tuple(_frozen(v) for v in spec["absence"]))
             for name, spec in data["facts"].items()}
 
 
