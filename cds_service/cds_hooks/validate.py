@@ -89,10 +89,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Two ``context.patientId`` members would mean "the last one wins" here and maybe "the first" elsewhere."""
     document = dict(pairs)
     if len(document) != len(pairs):
-        seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise _Ambiguous(f"member {repeated[:60]!r} appears twice in one JSON object")
+        raise _repeated(pairs)
     return document
+
+
+def _repeated(pairs: list[tuple[str, Any]]) -> _Ambiguous:
+    """The refusal of an object whose member names repeat, naming the first repeated one."""
+    seen: set[str] = set()
+    repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+    return _Ambiguous(f"member {repeated[:60]!r} appears twice in one JSON object")
 
 
 # A large chart repeats its code systems, codes, displays, references and dates thousands of times: from this
@@ -116,7 +121,7 @@ class _SharedStrings:
         for key, value in pairs:  # one pass: each member stored once, its string value already shared
             document[key] = strings.setdefault(value, value) if value.__class__ is str else value
         if len(document) != len(pairs):
-            _unique_keys(pairs)  # raises, naming the repeated member
+            raise _repeated(pairs)
         self.objects += 1
         if self.objects % LET_OTHERS_RUN_EVERY == 0:
             let_others_run()

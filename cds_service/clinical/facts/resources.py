@@ -41,12 +41,19 @@ def reference(resource: Mapping[str, Any]) -> str:
     return f"{record.get('resourceType', 'Resource')}/{record.get('id', '?')}"
 
 
+def dict_or_none(value: Any) -> dict[str, Any] | None:
+    """A JSON object as a dict (``as_dict``), or None for anything that is not a mapping."""
+    return value if type(value) is dict else dict(value) if isinstance(value, Mapping) else None
+
+
 def status_code(concept: Any) -> str | None:
     """The code of a CodeableConcept status (clinicalStatus, verificationStatus), lower-case."""
-    if not _is_mapping(concept):
+    element = dict_or_none(concept)
+    if element is None:
         return None
-    for coding in as_dict(concept).get("coding") or ():
-        code = as_dict(coding).get("code") if _is_mapping(coding) else None
+    for coding in element.get("coding") or ():
+        item = dict_or_none(coding)
+        code = item.get("code") if item is not None else None
         if isinstance(code, str):
             return code.lower()
     return None
@@ -178,8 +185,8 @@ def _read(resource: Mapping[str, Any]) -> tuple[list[dict[str, Any]], tuple[str,
             if isinstance(text, str):
                 texts.append(text)
             for coding in element.get("coding") or ():
-                if _is_mapping(coding):
-                    codings.append(as_dict(coding))
+                if (coded := dict_or_none(coding)) is not None:
+                    codings.append(coded)
     for coding in codings:
         display = coding.get("display")
         if isinstance(display, str):
