@@ -31,17 +31,34 @@ def _alternation(phrases: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(f"(?:{p})" for p in ordered) + r")(?!\w)", re.IGNORECASE)
 
 
-class Trigger(NamedTuple):
-    """The trigger phrases of one category in one direction, with their literal screen (``prefilter.py``): most
-    windows around a finding hold no trigger of a category, and the screen says so for a fraction of the cost of
-    the case-insensitive alternation (the alternation is still what decides)."""
+class Phrases(NamedTuple):
+    """Phrases as one alternation, with their literal screen (``prefilter.py``): most windows around a finding
+    hold none of a group's phrases, and the screen says so for a fraction of the cost of the case-insensitive
+    alternation (the alternation is still what decides). The screen is asked of the whole window, also when a
+    search starts later in it: a literal in part of a window is in the window, and the phrases the screen
+    searches as patterns are searched in the same string."""
 
-    category: Category
     pattern: re.Pattern[str]
     screen: Prefilter | None
 
-    def finditer(self, window: str) -> Iterable[re.Match[str]]:
-        return self.pattern.finditer(window) if self.screen is None or self.screen.may_match(window) else ()
+    def finditer(self, window: str, start: int = 0) -> Iterable[re.Match[str]]:
+        return self.pattern.finditer(window, start) if self.screen is None or self.screen.may_match(window) else ()
+
+    def search(self, window: str) -> re.Match[str] | None:
+        return self.pattern.search(window) if self.screen is None or self.screen.may_match(window) else None
+
+
+def _phrases(phrases: Iterable[str]) -> Phrases | None:
+    listed = list(phrases)
+    pattern = _alternation(listed)
+    return None if pattern is None else Phrases(pattern, build_prefilter(listed, _alternation))  # type: ignore[arg-type]
+
+
+class Trigger(NamedTuple):
+    """The trigger phrases of one category in one direction."""
+
+    category: Category
+    phrases: Phrases
 
 
 @dataclass(frozen=True)
@@ -50,12 +67,16 @@ class ContextRules:
 
     forward: tuple[Trigger, ...]  # triggers before the finding (incl. bidirectional)
     backward: tuple[Trigger, ...]  # triggers after the finding (incl. bidirectional)
-    pseudo: re.Pattern[str] | None
-    terminators: re.Pattern[str] | None
+    pseudo: Phrases | None
+    terminators: Phrases | None
     sentence_break: re.Pattern[str]
     backward_break: re.Pattern[str] | None
     forward_words: int
     backward_words: int
+    # Every trigger of a direction in one screen, asked of the whole window before it is cut (``_window_screen``):
+    # most windows around a finding hold no trigger at all, and then neither the cut nor any trigger is searched.
+    forward_screen: Prefilter | None = None
+    backward_screen: Prefilter | None = None
 
     def category(self, text: str, start: int, end: int) -> Category | None:
         """The context of the finding at ``text[start:end]``, or None when it is affirmed (a plain positive)."""
@@ -65,12 +86,14 @@ class ContextRules:
     def _before(self, text: str, start: int) -> Iterable[Category]:
         low = max(0, start - _LOOK)
         window = text[low:start]
+        if self.forward_screen is not None and not self.forward_screen.may_match(window):
+            return ()
         cut = 0
         for stop in self.sentence_break.finditer(window):
             cut = stop.end()
         if self.terminators is not None:
             stops = list(self.terminators.finditer(window, cut))
-            cues = tuple(hit.span() for trigger in self.forward for hit in trigger.pattern.finditer(window, cut)) \
+            cues = tuple(hit.span() for trigger in self.forward for hit in trigger.phrases.finditer(window, cut)) \
                 if stops else ()
             for stop in stops:
                 if not _overlaps(stop.span(), cues):  # "no longer reports": part of the trigger
@@ -80,9 +103,11 @@ class ContextRules:
 
     def _after(self, text: str, end: int) -> Iterable[Category]:
         window = text[end:end + _LOOK]
+        if self.backward_screen is not None and not self.backward_screen.may_match(window):
+            return ()
         limit = len(window)
         for pattern in (self.sentence_break, self.terminators, self.backward_break):
-            stop = pattern.search(window) if pattern is not None else None
+            stop = pattern.search(window) if pattern is not None else None  # a regular expression or Phrases
             if stop is not None:
                 limit = min(limit, stop.start())
         window = window[:limit]
@@ -95,7 +120,7 @@ class ContextRules:
         pseudo-trigger ("no increase" is not a negation); the pseudo-triggers are found once a trigger is."""
         skip: tuple[tuple[int, int], ...] | None = None
         for trigger in triggers:
-            for hit in trigger.finditer(window):
+            for hit in trigger.phrases.finditer(window):
                 if skip is None:
                     skip = _spans(self.pseudo, window)
                 if not _overlaps(hit.span(), skip) and near(hit):
@@ -110,12 +135,33 @@ def _words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def _spans(pattern: re.Pattern[str] | None, text: str) -> tuple[tuple[int, int], ...]:
-    return () if pattern is None else tuple(m.span() for m in pattern.finditer(text))
+def _spans(phrases: Phrases | None, text: str) -> tuple[tuple[int, int], ...]:
+    return () if phrases is None else tuple(m.span() for m in phrases.finditer(text))
 
 
 def _overlaps(span: tuple[int, int], others: tuple[tuple[int, int], ...]) -> bool:
     return any(span[0] < high and low < span[1] for low, high in others)
+
+
+def _window_screen(phrases: list[str], cut_at: Literal["start", "end"]) -> Prefilter | None:
+    """One screen for a direction's triggers, exact when asked of the window before it is cut.
+
+    The triggers are searched in a part of the window: its start cut at the last sentence break or terminator
+    before the finding (``cut_at="start"``), or its end at the first one after it (``"end"``). A literal in
+    the part is in the window too. A phrase without a literal is searched in the window with the word bound
+    on the cut side dropped (that edge of the part is not one of the window), so each match in the part is one
+    in the window; that holds only for phrases that test no neighbouring character themselves, so a phrase
+    without a literal that holds an assertion (``\\b``, ``^``, a lookaround) makes the screen pass every window."""
+    def compile_rest(rest: list[str]) -> re.Pattern[str]:
+        if any(token in phrase for phrase in rest for token in _ASSERTIONS):
+            return re.compile("")  # matches every window: nothing is skipped
+        body = "(?:" + "|".join(f"(?:{p})" for p in rest) + ")"
+        return re.compile(body + r"(?!\w)" if cut_at == "start" else r"(?<!\w)" + body, re.IGNORECASE)
+
+    return build_prefilter(phrases, compile_rest)
+
+
+_ASSERTIONS = ("\\b", "\\B", "\\A", "\\Z", "^", "$", "(?=", "(?!", "(?<")
 
 
 def build_context_rules(data: Mapping[str, Any]) -> ContextRules:
@@ -130,14 +176,15 @@ def build_context_rules(data: Mapping[str, Any]) -> ContextRules:
     scope = data["scope"]
 
     def grouped(table: dict[str, list[str]]) -> tuple[Trigger, ...]:
-        return tuple(Trigger(c, p, build_prefilter(table[c], _alternation))  # type: ignore[arg-type]
-                     for c in CATEGORIES if (p := _alternation(table.get(c, ()))) is not None)
+        return tuple(Trigger(c, p) for c in CATEGORIES if (p := _phrases(table.get(c, ()))) is not None)
 
     return ContextRules(
-        grouped(forward), grouped(backward), _alternation(r["phrase"] for r in data["pseudo"]),
-        _alternation(r["phrase"] for r in data["terminators"]), re.compile(scope["sentence_break"]),
+        grouped(forward), grouped(backward), _phrases(r["phrase"] for r in data["pseudo"]),
+        _phrases(r["phrase"] for r in data["terminators"]), re.compile(scope["sentence_break"]),
         re.compile(scope["backward_break"]) if scope.get("backward_break") else None,
-        int(scope["forward_words"]), int(scope["backward_words"]))
+        int(scope["forward_words"]), int(scope["backward_words"]),
+        _window_screen([p for phrases in forward.values() for p in phrases], "start"),
+        _window_screen([p for phrases in backward.values() for p in phrases], "end"))
 
 
 @cache

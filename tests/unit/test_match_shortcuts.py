@@ -10,8 +10,11 @@ on every code of codes.json.
 from __future__ import annotations
 
 import json
+import random
+import re
 from collections.abc import Iterator
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from test_context_sentences import SENTENCES
 
 from cds_service.clinical.code_index import CodeIndex
 from cds_service.clinical.codes import JOIN, build_text_patterns
-from cds_service.clinical.context import default_context_rules
+from cds_service.clinical.context import CONTEXT_FILE, default_context_rules
 from cds_service.clinical.facts import load_fact_rules
 from cds_service.clinical.prefilter import ScanMemo, phrase_literals, trie_pattern
 
@@ -74,16 +77,71 @@ def test_one_literal_scan_answers_as_each_prefilter() -> None:
     assert len(memo.masks) > 500 and any(not row.count(True) for row in alone)
 
 
-def test_trigger_screens_never_hide_a_trigger() -> None:
-    """The context rules screen each category's triggers (``context.Trigger``): on every corpus text, a screen
-    that says no means the trigger alternation finds nothing; and the screens do say no."""
+def test_phrase_screens_never_hide_a_phrase() -> None:
+    """The context rules screen each category's triggers, the pseudo-triggers and the terminators
+    (``context.Phrases``): on every corpus text, searched whole or from its middle, a screen that says no means
+    the alternation finds nothing; and the screens do say no."""
     rules = default_context_rules()
-    triggers = (*rules.forward, *rules.backward)
-    assert triggers and all(t.screen is not None for t in triggers)
-    for trigger in triggers:
+    groups = (*(t.phrases for t in (*rules.forward, *rules.backward)), rules.pseudo, rules.terminators)
+    assert all(g is not None and g.screen is not None for g in groups)
+    for group in groups:
         for text in TEXTS:
-            assert list(trigger.finditer(text)) or not list(trigger.pattern.finditer(text)), (trigger.category, text)
-    assert sum(not t.screen.may_match(text) for t in triggers for text in TEXTS) > 1_000  # type: ignore[union-attr]
+            assert list(group.finditer(text)) or not list(group.pattern.finditer(text)), (group, text)  # type: ignore[union-attr]
+            assert group.search(text) or not group.pattern.search(text), (group, text)  # type: ignore[union-attr]
+            middle = len(text) // 2
+            assert [m.span() for m in group.finditer(text, middle)] == [  # type: ignore[union-attr]
+                m.span() for m in group.pattern.finditer(text, middle)]  # type: ignore[union-attr]
+    assert sum(not g.screen.may_match(text) for g in groups for text in TEXTS) > 1_000  # type: ignore[union-attr]
+
+
+def _findings(text: str) -> Iterator[tuple[int, int]]:
+    """Every word and every pair of adjacent words of the text, as the span of a finding."""
+    words = [m.span() for m in re.finditer(r"\w+", text)]
+    yield from words
+    yield from ((a[0], b[1]) for a, b in pairwise(words))
+
+
+def _context_texts(seed: int, count: int) -> list[str]:
+    """Random sentences of the rule table's own phrases (triggers, pseudo-triggers, terminators), the words of
+    findings, punctuation and glued words, so cuts, bounds and pseudo-triggers fall everywhere."""
+    rules = json.loads((Path(__file__).resolve().parents[2] / "cds_service" / CONTEXT_FILE).read_text())
+    samples = ["no", "not", "if", "fhx:", "fh", "family", "history", "negative", "denies", "without", "resolved",
+               *(re.sub(r"[^\w ]", "", r["phrase"]) for group in ("rules", "pseudo", "terminators")
+                 for r in rules[group])]
+    filler = ["cord compression", "fracture", "weakness", "T12", "pain", "edema", "xno", "nonot", "ifx"]
+    glue = [" ", " ", " ", ", ", ". ", "; ", " - ", "", "\n", ".5 "]
+    chooser = random.Random(seed)
+    return ["".join(chooser.choice(samples if chooser.random() < 0.5 else filler) + chooser.choice(glue)
+                    for _ in range(chooser.randint(1, 14))) for _ in range(count)]
+
+
+def test_window_screens_never_change_a_context() -> None:
+    """A direction's screen (``context._window_screen``) is asked of a finding's window before the window is cut
+    at a sentence break or terminator: on every corpus text and 3,000 random sentences of the rule table's
+    phrases, for every word and word pair taken as the finding, the context is the one found without the
+    screens; and the screens do skip windows."""
+    rules = default_context_rules()
+    plain = replace(rules, forward_screen=None, backward_screen=None)
+    assert rules.forward_screen is not None and rules.backward_screen is not None
+    checked = skipped = 0
+    for text in [*TEXTS, *_context_texts(16, 3_000)]:
+        for start, end in _findings(text):
+            assert rules.category(text, start, end) == plain.category(text, start, end), (text, start, end)
+            checked += 1
+            skipped += not rules.forward_screen.may_match(text[max(0, start - 400):start])
+    assert checked > 20_000 and skipped > checked // 10
+
+
+def test_a_window_screen_passes_every_window_when_a_phrase_without_literal_looks_around() -> None:
+    from cds_service.clinical.context import _window_screen
+
+    screen = _window_screen([r"\bno", "cord compression"], "start")
+    assert screen is not None and screen.may_match("fracture") and screen.may_match("")
+    screen = _window_screen(["no", "cord compression"], "start")
+    assert screen is not None and not screen.may_match("fracture") and screen.may_match("xno")
+    screen = _window_screen(["no", "cord compression"], "end")  # the part ends early: "no" may end "nox" there
+    assert screen is not None and screen.may_match("nox") and not screen.may_match("xno")
+    assert _window_screen(["no"], "end") is None  # no literal at all: no screen, every window is searched
 
 
 def test_the_screen_passes_every_text_some_concept_finds_something_in() -> None:

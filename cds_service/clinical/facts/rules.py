@@ -79,7 +79,9 @@ def load_fact_rules() -> FactRules:
     sources = build_fact_sources(read_criteria_json(SHARED_FACT_SOURCES, "fact-sources"))
     index = CodeIndex([*concepts.values(), *(concept.codes for concept in concepts.values())])
     patterns = (screen, *(c.text for c in concepts.values()), *(d.text for d in drugs))
-    triggers = (*context.forward, *context.backward)  # their screens too: one pass a window for all of them
+    screens = (*(t.phrases.screen for t in (*context.forward, *context.backward)),  # one pass a window for all
+               *(p.screen for p in (context.pseudo, context.terminators) if p is not None),
+               context.forward_screen, context.backward_screen)
     scan = LiteralScan([*(p.prefilter for p in patterns if p.prefilter is not None),
-                        *(t.screen for t in triggers if t.screen is not None)])
+                        *(s for s in screens if s is not None)])
     return FactRules(concepts, drugs, thresholds, screen, sources, index, scan)
