@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .casefold import folded
 from .context import ContextRules, default_context_rules
 from .prefilter import Prefilter, build_prefilter
 
@@ -136,6 +137,12 @@ class TextPatterns:
     context: ContextRules | None = None  # None: the shipped rule table (clinical/shared/context.json)
     excludes: frozenset[str] = frozenset()  # categories besides negated/family/hypothetical that do not count
     prefilter: Prefilter | None = None  # skips texts no phrase can match (``prefilter.py``); None: search every text
+    # The pattern for lower-cased ASCII texts, case-sensitive (``casefold.py``; None: not rewritten). Set in
+    # ``__post_init__`` from ``pattern``, so a copy with another pattern (``dataclasses.replace``) gets its own.
+    folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folded", folded(self.pattern) if self.pattern is not None else None)
 
     def search(self, text: str | None) -> TextResult | None:
         """"positive" if an affirmed phrase occurs, else the context of the first non-affirmed one, else None.
@@ -149,7 +156,9 @@ class TextPatterns:
             return None
         rules = self.context or default_context_rules()
         result: TextResult | None = None
-        for hit in self.pattern.finditer(text):
+        hits = self.folded.finditer(text.lower()) if self.folded is not None and text.isascii() else \
+            self.pattern.finditer(text)
+        for hit in hits:
             category = rules.category(text, hit.start(), hit.end())
             if category is None or (category == "historical" and category not in self.excludes):
                 return "positive"

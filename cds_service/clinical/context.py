@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
+from .casefold import folded
 from .prefilter import Prefilter, build_prefilter
 
 Category = Literal["negated", "historical", "hypothetical", "family"]
@@ -36,22 +37,36 @@ class Phrases(NamedTuple):
     hold none of a group's phrases, and the screen says so for a fraction of the cost of the case-insensitive
     alternation (the alternation is still what decides). The screen is asked of the whole window, also when a
     search starts later in it: a literal in part of a window is in the window, and the phrases the screen
-    searches as patterns are searched in the same string."""
+    searches as patterns are searched in the same string. An ASCII window is searched lower-cased by the
+    alternation rewritten for that (``casefold.py``), when it could be rewritten."""
 
     pattern: re.Pattern[str]
     screen: Prefilter | None
+    folded: re.Pattern[str] | None
 
     def finditer(self, window: str, start: int = 0) -> Iterable[re.Match[str]]:
-        return self.pattern.finditer(window, start) if self.screen is None or self.screen.may_match(window) else ()
+        searched = self._searched(window)
+        return () if searched is None else searched[0].finditer(searched[1], start)
 
     def search(self, window: str) -> re.Match[str] | None:
-        return self.pattern.search(window) if self.screen is None or self.screen.may_match(window) else None
+        searched = self._searched(window)
+        return None if searched is None else searched[0].search(searched[1])
+
+    def _searched(self, window: str) -> tuple[re.Pattern[str], str] | None:
+        """The pattern to search and the text to search it in; None when the screen rules the window out."""
+        if self.screen is not None and not self.screen.may_match(window):
+            return None
+        if self.folded is not None and window.isascii():
+            return self.folded, window.lower()
+        return self.pattern, window
 
 
 def _phrases(phrases: Iterable[str]) -> Phrases | None:
     listed = list(phrases)
     pattern = _alternation(listed)
-    return None if pattern is None else Phrases(pattern, build_prefilter(listed, _alternation))  # type: ignore[arg-type]
+    if pattern is None:
+        return None
+    return Phrases(pattern, build_prefilter(listed, _alternation), folded(pattern))  # type: ignore[arg-type]
 
 
 class Trigger(NamedTuple):

@@ -23,10 +23,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ahocorasick
+
+from .casefold import folded
 
 try:  # the parser ``re`` itself uses; private, so any surprise only turns the shortcut off
     from re import _parser as _sre  # type: ignore[attr-defined]
@@ -42,6 +44,11 @@ class Prefilter:
     literals: re.Pattern[str]  # the literals of the phrases that have them, as a trie
     rest: re.Pattern[str] | None  # the phrases that have none, compiled as they are searched
     words: frozenset[str] = frozenset()  # those literals (``LiteralScan``)
+    # ``rest`` for lower-cased ASCII texts (``casefold.py``), set from it; None: ``rest`` is searched as it is
+    rest_folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rest_folded", folded(self.rest) if self.rest is not None else None)
 
     def may_match(self, text: str) -> bool:
         """False only when no phrase can match the text (see the module docstring). While a ``ScanMemo`` that
@@ -54,7 +61,11 @@ class Prefilter:
             has_literal = bool(memo.mask(text) & bit)
         else:
             has_literal = self.literals.search(text.lower()) is not None
-        return has_literal or (self.rest is not None and self.rest.search(text) is not None)
+        if has_literal or self.rest is None:
+            return has_literal
+        if self.rest_folded is not None:  # the text is ASCII here
+            return self.rest_folded.search(text.lower()) is not None
+        return self.rest.search(text) is not None
 
 
 class LiteralScan:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from test_context_sentences import SENTENCES
 
+from cds_service.clinical.casefold import folded
 from cds_service.clinical.code_index import CodeIndex
 from cds_service.clinical.codes import JOIN, build_text_patterns
 from cds_service.clinical.context import CONTEXT_FILE, default_context_rules
@@ -142,6 +143,50 @@ def test_a_window_screen_passes_every_window_when_a_phrase_without_literal_looks
     screen = _window_screen(["no", "cord compression"], "end")  # the part ends early: "no" may end "nox" there
     assert screen is not None and screen.may_match("nox") and not screen.may_match("xno")
     assert _window_screen(["no"], "end") is None  # no literal at all: no screen, every window is searched
+
+
+def _spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in pattern.finditer(text)]
+
+
+def test_folded_patterns_find_the_same_spans() -> None:
+    """Every phrase alternation rewritten for lower-cased text (``casefold.py``: the concepts', the drugs', the
+    screen's, the context rules' and the prefilters' patterns without literal) finds exactly the original's
+    spans, on every ASCII corpus text and 1,000 random sentences of the context phrases, each in its own, upper,
+    swapped and title case."""
+    patterns = [*(c.text for c in RULES.concepts.values()), *(d.text for d in RULES.drugs), RULES.text_screen]
+    pairs = [(p.pattern, p.folded) for p in patterns if p.pattern is not None and p.folded is not None]
+    context = default_context_rules()
+    groups = [g for g in (*(t.phrases for t in (*context.forward, *context.backward)), context.pseudo,
+                          context.terminators) if g is not None]
+    prefilters = [*(p.prefilter for p in patterns), *(g.screen for g in groups), context.forward_screen,
+                  context.backward_screen]
+    pairs += [(p.rest, p.rest_folded) for p in prefilters
+              if p is not None and p.rest is not None and p.rest_folded is not None]
+    pairs += [(g.pattern, g.folded) for g in groups if g.folded is not None]
+    assert len(pairs) > 100 and sum(p.rest_folded is not None for p in prefilters if p is not None) >= 6
+    texts = [v for t in [*TEXTS, *_context_texts(7, 1_000)] if t.isascii()
+             for v in {t, t.upper(), t.swapcase(), t.title()}]
+    found = 0
+    for original, rewritten in pairs:
+        for text in texts:
+            expected = _spans(original, text)
+            assert _spans(rewritten, text.lower()) == expected, (original.pattern, text)
+            found += bool(expected)
+    assert found > 1_000
+
+
+def test_a_pattern_is_rewritten_only_where_that_is_plain() -> None:
+    def rewritten(source: str) -> str | None:
+        pattern = folded(re.compile(source, re.IGNORECASE))
+        return None if pattern is None else pattern.pattern
+
+    assert rewritten(r"\b(?:MRI?|CT) [CTL]-?spine\B\S\d") == r"\b(?:mri?|ct) [ctl]-?spine\B\S\d"
+    assert rewritten("[A-Z0-9_.-]+ (?<!x)(?=y)[^]A-F]") == "[a-z0-9_.-]+ (?<!x)(?=y)[^]a-f]"
+    for kept in ("[A-z]", "[#-S]", r"\x41", r"\N{LATIN SMALL LETTER A}", r"(a)\1", "(?i)a", "(?P<n>a)",
+                 "k\u00fcmmell", r"\n"):
+        assert rewritten(kept) is None, kept
+    assert folded(re.compile("abc")) is None  # case-sensitive already
 
 
 def test_the_screen_passes_every_text_some_concept_finds_something_in() -> None:
