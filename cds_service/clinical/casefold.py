@@ -5,7 +5,9 @@ Why: a case-insensitive regular expression lower-cases each character it compare
 the fact rules search every text with case-insensitive phrases. For an ASCII text, a character matches a pattern
 letter case-insensitively exactly when both lower-case to the same letter (no ASCII letter folds to anything but
 its other case), and lower-casing an ASCII text keeps every position. So the pattern with its letters
-lower-cased, searched case-sensitively in the lower-cased text, finds the same spans.
+lower-cased, searched case-sensitively in the lower-cased text, finds the same spans. It is compiled with
+``re.ASCII`` too unless it holds ``\\s`` or ``\\S`` (on ASCII text only ``\\s`` differs: Unicode counts the
+separators ``\\x1c``-``\\x1f`` as space), so that each word bound is a table lookup, not a Unicode one.
 
 The rewrite is made only where that is plain to see in the pattern's text: letters outside escapes are
 lower-cased; the escapes ``\\b \\B \\d \\D \\w \\W \\s \\S`` and escaped punctuation are kept; a character range
@@ -30,8 +32,11 @@ def folded(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     source = _lowered(pattern.pattern)
     if source is None:
         return None
+    flags = pattern.flags & ~re.IGNORECASE
+    if "\\s" not in source and "\\S" not in source:  # ASCII \s lacks \x1c-\x1f; \b \w \d agree
+        flags = (flags & ~re.UNICODE) | re.ASCII
     try:
-        return re.compile(source, pattern.flags & ~re.IGNORECASE)
+        return re.compile(source, flags)
     except re.error:  # pragma: no cover - the rewrite keeps the syntax; a surprise only keeps the original
         return None
 

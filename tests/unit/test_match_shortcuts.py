@@ -187,6 +187,9 @@ def test_a_pattern_is_rewritten_only_where_that_is_plain() -> None:
                  "k\u00fcmmell", r"\n"):
         assert rewritten(kept) is None, kept
     assert folded(re.compile("abc")) is None  # case-sensitive already
+    assert folded(re.compile(r"\bno\b", re.IGNORECASE)).flags & re.ASCII  # type: ignore[union-attr]
+    spaced = folded(re.compile(r"no\sfracture", re.IGNORECASE))  # \s keeps Unicode: it also holds \x1c-\x1f
+    assert spaced is not None and not spaced.flags & re.ASCII and spaced.search("no\x1cfracture")
 
 
 def test_the_screen_passes_every_text_some_concept_finds_something_in() -> None:
