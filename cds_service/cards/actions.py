@@ -29,8 +29,8 @@ def consult_id(request: HookRequest, order: DraftOrder) -> str:
 def pama_code(rating: Rating) -> str | None:
     """appropriate | not-appropriate | no-criteria-apply; None when the order gets no rating written.
 
-    An order outside the criteria's scope is no-criteria-apply (the Argonaut PAMA guide's answer for it); a
-    an undecided variant writes nothing."""
+    An order outside the criteria's scope is no-criteria-apply (the Argonaut PAMA guide's answer for it); an
+    undecided variant writes nothing."""
     if rating.status == "no-criteria-apply" or rating.variant.outcome == "out-of-scope":
         return "no-criteria-apply"
     if rating.status == "rated" and rating.category:

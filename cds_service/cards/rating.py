@@ -79,8 +79,8 @@ def _rated(inp: CardInput, rating: Rating) -> dict[str, Any]:
     lines += [*missing_data_lines(inp.data), _criteria_line(pack, variant.number, variant.title)]
     lines += data_used(inp.facts, rating.variant.decided_by)
     indicator = category["indicator"]
-    rest = f": {category['display']}{score}"
-    built = card(inp, "rating", [order], indicator=indicator, summary=_named(order.display, rest),
+    summary = _named(order.display, f": {category['display']}{score}")
+    built = card(inp, "rating", [order], indicator=indicator, summary=summary,
                  detail="\n\n".join(lines), topic=topic(f"{pack.topic}-{text['topic_suffix']}", text["display"]),
                  source=_pack_source(pack), links=_links(pack),
                  override=text["override_reasons"] if indicator == "warning" else ())

@@ -25,9 +25,9 @@ _KEPT_ESCAPES = frozenset("bBdDwWsS") | frozenset(string.punctuation) | {" "}
 _LETTERS = frozenset(string.ascii_letters)
 
 
-def folded(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+def folded(pattern: re.Pattern[str] | None) -> re.Pattern[str] | None:
     """``pattern`` (case-insensitive) for lower-cased ASCII text, case-sensitive; None when not rewritten."""
-    if not pattern.flags & re.IGNORECASE or not pattern.pattern.isascii():
+    if pattern is None or not pattern.flags & re.IGNORECASE or not pattern.pattern.isascii():
         return None
     source = _lowered(pattern.pattern)
     if source is None:
@@ -39,6 +39,15 @@ def folded(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
         return re.compile(source, flags)
     except re.error:  # pragma: no cover - the rewrite keeps the syntax; a surprise only keeps the original
         return None
+
+
+def searched(pattern: re.Pattern[str], rewritten: re.Pattern[str] | None,
+             text: str) -> tuple[re.Pattern[str], str]:
+    """What to search and where: ``rewritten`` (``folded(pattern)``) in the lower-cased text when there is one
+    and the text is ASCII, else ``pattern`` in the text itself. Match positions are the same either way."""
+    if rewritten is not None and text.isascii():
+        return rewritten, text.lower()
+    return pattern, text
 
 
 def _lowered(source: str) -> str | None:
@@ -54,11 +63,11 @@ def _lowered(source: str) -> str | None:
             position += 2
         elif char == "[":
             closing = _class_end(source, position)
-            body = _class_lowered(source[position + 1:closing]) if closing is not None else None
-            if body is None:
+            body = None if closing is None else _class_lowered(source[position + 1:closing])
+            if closing is None or body is None:
                 return None
             out.append("[" + body + "]")
-            position = closing + 1  # type: ignore[operator]
+            position = closing + 1
         elif char == "(" and source.startswith("(?", position) and not source.startswith(
                 ("(?:", "(?=", "(?!", "(?<=", "(?<!", "(?>"), position):
             return None  # inline flags, named groups, conditionals, comments

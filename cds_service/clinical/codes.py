@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .casefold import folded
+from .casefold import folded, searched
 from .context import ContextRules, default_context_rules
 from .prefilter import Prefilter, build_prefilter
 
@@ -142,7 +142,7 @@ class TextPatterns:
     folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "folded", folded(self.pattern) if self.pattern is not None else None)
+        object.__setattr__(self, "folded", folded(self.pattern))
 
     def search(self, text: str | None) -> TextResult | None:
         """"positive" if an affirmed phrase occurs, else the context of the first non-affirmed one, else None.
@@ -156,9 +156,8 @@ class TextPatterns:
             return None
         rules = self.context or default_context_rules()
         result: TextResult | None = None
-        hits = self.folded.finditer(text.lower()) if self.folded is not None and text.isascii() else \
-            self.pattern.finditer(text)
-        for hit in hits:
+        pattern, searched_text = searched(self.pattern, self.folded, text)
+        for hit in pattern.finditer(searched_text):
             category = rules.category(text, hit.start(), hit.end())
             if category is None or (category == "historical" and category not in self.excludes):
                 return "positive"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
-from .casefold import folded
+from .casefold import folded, searched
 from .prefilter import Prefilter, build_prefilter
 
 Category = Literal["negated", "historical", "hypothetical", "family"]
@@ -56,9 +56,7 @@ class Phrases(NamedTuple):
         """The pattern to search and the text to search it in; None when the screen rules the window out."""
         if self.screen is not None and not self.screen.may_match(window):
             return None
-        if self.folded is not None and window.isascii():
-            return self.folded, window.lower()
-        return self.pattern, window
+        return searched(self.pattern, self.folded, window)
 
 
 def _phrases(phrases: Iterable[str]) -> Phrases | None:

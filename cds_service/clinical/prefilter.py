@@ -28,7 +28,7 @@ from typing import Any
 
 import ahocorasick
 
-from .casefold import folded
+from .casefold import folded, searched
 
 try:  # the parser ``re`` itself uses; private, so any surprise only turns the shortcut off
     from re import _parser as _sre  # type: ignore[attr-defined]
@@ -48,7 +48,7 @@ class Prefilter:
     rest_folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rest_folded", folded(self.rest) if self.rest is not None else None)
+        object.__setattr__(self, "rest_folded", folded(self.rest))
 
     def may_match(self, text: str) -> bool:
         """False only when no phrase can match the text (see the module docstring). While a ``ScanMemo`` that
@@ -63,9 +63,8 @@ class Prefilter:
             has_literal = self.literals.search(text.lower()) is not None
         if has_literal or self.rest is None:
             return has_literal
-        if self.rest_folded is not None:  # the text is ASCII here
-            return self.rest_folded.search(text.lower()) is not None
-        return self.rest.search(text) is not None
+        pattern, searched_text = searched(self.rest, self.rest_folded, text)
+        return pattern.search(searched_text) is not None
 
 
 class LiteralScan:
