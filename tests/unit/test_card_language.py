@@ -165,3 +165,20 @@ def test_what_the_problem_list_would_show_is_never_stated_when_it_could_not_be_r
         assert f"- [ ] {item}: could not be checked (problem list unavailable)" in coverage["detail"]
     assert "not recorded" not in coverage["detail"]
     assert not [c["summary"] for c in cards if "malignancy: none" in c.get("detail", "")]
+
+
+def test_pain_and_conservative_care_are_never_stated_absent_when_their_data_could_not_be_read(tmp_path: Path) -> None:
+    """The seed patient's kyphoplasty with neither the pain scores nor the exam and survey observations
+    obtainable (and no medication list): the checklist's pain items and failed conservative care could not be
+    checked; it never says "not recorded" or "not documented" for data it did not read."""
+    body = hook_request(materialise("seed-worsening-benign-vcf", TODAY), "order-sign", with_prefetch=True,
+                        fhir_server=None)
+    for key in ("painScores", "observations", "medications"):
+        body["prefetch"][key] = {"resourceType": "OperationOutcome",
+                                 "issue": [{"severity": "error", "code": "exception"}]}
+    client = create_app(load_settings({}, data_dir=str(tmp_path))).test_client()
+    cards = client.post("/cds-services/spine-order-sign", json=body).get_json()["cards"]
+    [coverage] = [c for c in cards if "Medicare augmentation coverage" in c["summary"]]
+    for item in ("Pain score of 5 or more (0-10)", "Worsening pain", "Pain persists despite non-surgical management"):
+        assert f"- [ ] {item}: could not be checked (" in coverage["detail"], item
+    assert "not recorded" not in coverage["detail"] and "not documented" not in coverage["detail"]
