@@ -182,3 +182,20 @@ def test_pain_and_conservative_care_are_never_stated_absent_when_their_data_coul
     for item in ("Pain score of 5 or more (0-10)", "Worsening pain", "Pain persists despite non-surgical management"):
         assert f"- [ ] {item}: could not be checked (" in coverage["detail"], item
     assert "not recorded" not in coverage["detail"] and "not documented" not in coverage["detail"]
+
+
+def test_a_low_back_pain_red_flag_is_never_assumed_absent_when_its_data_could_not_be_read(tmp_path: Path) -> None:
+    """Acute uncomplicated low back pain: MRI is usually not appropriate (variant 1). Without the medication list
+    long-term steroid use (variant 6, usually appropriate) could not be checked, so the MRI is not rated and no
+    rating is written onto the order; the card names the medication list as not available."""
+    client = create_app(load_settings({}, data_dir=str(tmp_path))).test_client()
+    body = hook_request(materialise("lbp-v1-acute-uncomplicated", TODAY), "order-select", with_prefetch=True,
+                        fhir_server=None)
+    full = client.post("/cds-services/spine-order-select", json=body).get_json()
+    assert full["cards"][0]["summary"].endswith("usually not appropriate (ACR 1/9)")
+    body["prefetch"]["medications"] = {"resourceType": "OperationOutcome",
+                                       "issue": [{"severity": "error", "code": "exception"}]}
+    blind = client.post("/cds-services/spine-order-select", json=body).get_json()
+    rating = blind["cards"][0]
+    assert "ACR 1/9" not in rating["summary"] and "medication list: prefetch is an OperationOutcome" in rating["detail"]
+    assert not [a for a in blind.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"]

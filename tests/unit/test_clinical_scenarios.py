@@ -270,4 +270,6 @@ def test_no_fracture_is_unknown_when_the_problem_list_could_not_be_read() -> Non
     facts = facts_for(data)
     assert "fracture" not in facts.facts and facts.unchecked["fracture"].keys == ("conditions",)
     match = classify_variant(facts, "imaging", TOPICS["acr-vcf-2022"])
-    assert (match.outcome, match.reason, match.missing) == ("insufficient-data", "fracture-unknown", ("fracture",))
+    # a prior VCF history is read from the problem list too, so it is unknown as well
+    assert (match.outcome, match.reason, match.missing) == ("insufficient-data", "fracture-unknown",
+                                                            ("fracture", "prior_vcf_history"))
