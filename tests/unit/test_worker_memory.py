@@ -1,6 +1,7 @@
 """What keeps a worker's memory down (issue 16, peak RSS per worker), held by counts, never by timings: modules a
 worker does not load, the copies of a request body that exist at once, strings a large body shares, and a
-large request's C buffers going back to the kernel. ``bench/memory.py`` measures the result per worker."""
+large request's C buffers going back to the kernel; and, for latency, a call's objects freed only after its answer
+is sent. ``bench/memory.py`` measures the result per worker."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import subprocess
 import sys
 import threading
 import tracemalloc
+import weakref
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,9 @@ import pytest
 
 from cds_service.cds_hooks.validate import SHARED_STRINGS_FROM, Limits, parse_json
 from cds_service.cli import YOUNG_COLLECTION_EVERY, frozen
-from cds_service.cli.workers import HEADER, Request, call_app, recv_request
+from cds_service.cli.fixtures import hook_request, materialise
+from cds_service.cli.workers import HEADER, Reply, Request, call_app, recv_request, run_call
+from cds_service.pipeline import HookOutcome
 from tests.helpers import REPO
 
 BODY_BYTES = 4_000_000
@@ -140,6 +145,45 @@ def test_the_app_reads_the_body_the_worker_hands_over_without_copying_it(app: An
     reply, _current, peak = traced(lambda: call_app(app, request))
     assert reply.status.startswith("400")  # the body is read and parsed, then refused by the envelope check
     assert peak < 2.4 * BODY_BYTES  # text + the long string value; werkzeug's get_data would add 2 copies
+
+
+def test_a_call_hands_its_body_and_outcome_to_the_worker_to_free_after_the_answer(app: Any) -> None:
+    """Under the front, the hook view leaves the parsed body and the call's outcome (record index, facts, cards)
+    with the worker, which lets go of them once the answer is sent; the answer is the same either way."""
+    body = json.dumps(hook_request(materialise("seed-worsening-benign-vcf", date.today()), "order-select",
+                                   with_prefetch=True, fhir_server=None)).encode()
+    request = Request("POST", "/cds-services/spine-order-select", [("Content-Type", "application/json")], body,
+                      "127.0.0.1", ("127.0.0.1", 80))
+    held: list[Any] = []
+    reply = call_app(app, request, held)
+    assert reply.status.startswith("200") and json.loads(reply.body)["cards"]
+    assert [type(item) for item in held] == [dict, HookOutcome]
+    assert held[0]["hook"] == "order-select"
+    assert call_app(app, request).body == reply.body  # nothing held without the worker's list
+
+
+def test_the_worker_frees_what_a_call_held_only_after_sending_its_answer() -> None:
+    class Held:
+        pass
+
+    refs: list[weakref.ref[Held]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        kept = Held()
+        refs.append(weakref.ref(kept))
+        environ["cds.held"].append(kept)
+        start_response("200 OK", [])
+        return [b"answer"]
+
+    alive_when_sent: list[bool] = []
+
+    def send(reply: Reply) -> None:
+        alive_when_sent.append(refs[0]() is not None)
+        assert reply.body == b"answer"
+
+    run_call(app, Request("POST", "/x", [], b"", "127.0.0.1", ("127.0.0.1", 80)), send)
+    gc.collect()
+    assert alive_when_sent == [True] and refs[0]() is None
 
 
 GLIBC_PROBE = """
