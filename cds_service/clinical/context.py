@@ -24,12 +24,17 @@ CONTEXT_FILE = "clinical/shared/context.json"
 _LOOK = 400  # characters searched either side of a hit for the sentence boundary
 
 
-def _alternation(phrases: Iterable[str]) -> re.Pattern[str] | None:
-    """Phrases as one pattern, longest first, each bounded so that "no" never matches inside "not" or "know"."""
+_WORD_BEFORE, _WORD_AFTER = r"(?<!\w)", r"(?!\w)"
+
+
+def _alternation(phrases: Iterable[str], before: str = _WORD_BEFORE,
+                 after: str = _WORD_AFTER) -> re.Pattern[str] | None:
+    """Phrases as one pattern, longest first, each bounded so that "no" never matches inside "not" or "know"
+    (``before``/``after``: the bounds, one of which a window screen drops)."""
     ordered = sorted(set(phrases), key=len, reverse=True)
     if not ordered:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(f"(?:{p})" for p in ordered) + r")(?!\w)", re.IGNORECASE)
+    return re.compile(before + "(?:" + "|".join(f"(?:{p})" for p in ordered) + ")" + after, re.IGNORECASE)
 
 
 class Phrases(NamedTuple):
@@ -64,7 +69,7 @@ def _phrases(phrases: Iterable[str]) -> Phrases | None:
     pattern = _alternation(listed)
     if pattern is None:
         return None
-    return Phrases(pattern, build_prefilter(listed, _alternation), folded(pattern))  # type: ignore[arg-type]
+    return Phrases(pattern, build_prefilter(listed, _alternation), folded(pattern))
 
 
 class Trigger(NamedTuple):
@@ -165,11 +170,12 @@ def _window_screen(phrases: list[str], cut_at: Literal["start", "end"]) -> Prefi
     on the cut side dropped (that edge of the part is not one of the window), so each match in the part is one
     in the window; that holds only for phrases that test no neighbouring character themselves, so a phrase
     without a literal that holds an assertion (``\\b``, ``^``, a lookaround) makes the screen pass every window."""
-    def compile_rest(rest: list[str]) -> re.Pattern[str]:
+    def compile_rest(rest: list[str]) -> re.Pattern[str] | None:
         if any(token in phrase for phrase in rest for token in _ASSERTIONS):
             return re.compile("")  # matches every window: nothing is skipped
-        body = "(?:" + "|".join(f"(?:{p})" for p in rest) + ")"
-        return re.compile(body + r"(?!\w)" if cut_at == "start" else r"(?<!\w)" + body, re.IGNORECASE)
+        if cut_at == "start":
+            return _alternation(rest, before="")
+        return _alternation(rest, after="")
 
     return build_prefilter(phrases, compile_rest)
 

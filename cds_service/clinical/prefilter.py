@@ -120,7 +120,7 @@ class ScanMemo:
 _MEMO: ContextVar[ScanMemo | None] = ContextVar("literal_scans", default=None)
 
 
-def build_prefilter(phrases: Iterable[str], compile_phrases: Callable[[list[str]], re.Pattern[str]]
+def build_prefilter(phrases: Iterable[str], compile_phrases: Callable[[list[str]], re.Pattern[str] | None]
                     ) -> Prefilter | None:
     """The prefilter of these phrases; ``compile_phrases`` compiles those without literals as searched."""
     literals: set[str] = set()

@@ -3,6 +3,8 @@
 
 import pytest
 
+from cds_service.cli.fixtures import default_definition
+from cds_service.clinical.facts import PRODUCERS, load_fact_rules
 from cds_service.clinical.orders import load_order_catalogue
 from cds_service.clinical.packs import available_packs, load_pack
 from cds_service.clinical.topic import load_topics, topic_for_pack
@@ -100,9 +102,6 @@ def test_every_shipped_data_file_has_one_schema_and_passes_it() -> None:
 def test_every_fact_a_rule_produces_lists_the_prefetch_keys_it_is_read_from() -> None:
     """Without its keys a fact's 'nothing found' would be stated as 'no' when its data could not be read
     (``facts/unchecked.py``); every listed key is one the hooks prefetch."""
-    from cds_service.cli.fixtures import default_definition
-    from cds_service.clinical.facts import PRODUCERS, load_fact_rules
-
     sources = load_fact_rules().fact_sources
     assert sorted({n for p in PRODUCERS for n in p.names} - set(sources)) == []
     keys = set(default_definition("order-select").prefetch)

@@ -159,7 +159,7 @@ def test_a_call_hands_its_body_and_outcome_to_the_worker_to_free_after_the_answe
     assert reply.status.startswith("200") and json.loads(reply.body)["cards"]
     assert [type(item) for item in held] == [dict, HookOutcome]
     assert held[0]["hook"] == "order-select"
-    assert call_app(app, request).body == reply.body  # nothing held without the worker's list
+    assert call_app(app, request).body == reply.body  # the same answer without the worker's list
 
 
 def test_the_worker_frees_what_a_call_held_only_after_sending_its_answer() -> None:
