@@ -107,19 +107,19 @@ def test_summaries_are_short_and_do_not_open_the_detail(responses: dict[str, dic
 
 def test_unchecked_neurologic_data_is_never_assumed_absent(responses: dict[str, dict[str, Any]]) -> None:
     """The seed patient's kyphoplasty is usually appropriate; without the exam data the red flag stays unknown
-    (a new deficit would leave neither of the open variants), so the order is not rated: the card says what to
-    document and what could not be read, and nothing is written onto the order."""
+    (a new deficit would leave neither of the open variants), and so do the pain trend and whether the fracture
+    is symptomatic (a pain score there may be the latest), so the order is not rated: the card says what would
+    decide it and what could not be read, and nothing is written onto the order."""
     for hook in SERVICES:
         full = responses[f"seed-worsening-benign-vcf {hook} prefetch"]
         blind = responses[f"seed-worsening-benign-vcf {hook} safety-data-unavailable"]
         assert full["cards"][0]["summary"] == "Kyphoplasty, thoracic: usually appropriate (ACR 8/9)"
         rating = blind["cards"][0]
-        assert rating["summary"] == ("Kyphoplasty, thoracic: not rated, the record does not show which ACR "
-                                     "scenario applies")
+        assert rating["summary"] == "Kyphoplasty, thoracic: rating depends on facts not in the record"
         assert "ACR 8/9" not in rating["detail"] and "provisional" not in rating["detail"].lower()
         written = [a for a in blind.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"]
         assert written == []  # the order is not marked appropriate on incomplete data
-        assert "To rate it, document: neurologic red flag." in rating["detail"]
+        assert "What would decide it: neurologic red flag, symptoms from the fracture" in rating["detail"]
         assert "**Data not available** (not checked" in rating["detail"]
         assert "examination and imaging findings: prefetch is an OperationOutcome" in rating["detail"]
 
@@ -199,3 +199,25 @@ def test_a_low_back_pain_red_flag_is_never_assumed_absent_when_its_data_could_no
     rating = blind["cards"][0]
     assert "ACR 1/9" not in rating["summary"] and "medication list: prefetch is an OperationOutcome" in rating["detail"]
     assert not [a for a in blind.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"]
+
+
+def test_a_latest_pain_score_or_trend_is_never_taken_from_part_of_the_pain_data(tmp_path: Path) -> None:
+    """An incidental fracture recorded without symptoms: kyphoplasty is usually not appropriate (variant 5). With
+    the pain scores unobtainable but the exam observations read, a later score among those not read could make
+    the fracture symptomatic (the latest evidence wins), so the order is not rated and nothing is written; the
+    checklist says the pain items could not be checked instead of 'not documented'."""
+    client = create_app(load_settings({}, data_dir=str(tmp_path))).test_client()
+    body = hook_request(materialise("asymptomatic-incidental-vcf", TODAY), "order-select", with_prefetch=True,
+                        fhir_server=None)
+    full = client.post("/cds-services/spine-order-select", json=body).get_json()
+    assert any(c["summary"] == "Kyphoplasty, thoracic: usually not appropriate (ACR 3/9)" for c in full["cards"])
+    body["prefetch"]["painScores"] = {"resourceType": "OperationOutcome",
+                                      "issue": [{"severity": "error", "code": "exception"}]}
+    blind = client.post("/cds-services/spine-order-select", json=body).get_json()
+    [rating] = [c for c in blind["cards"] if c["summary"].startswith("Kyphoplasty, thoracic:")]
+    assert "ACR 3/9" not in rating["summary"] and "symptoms from the fracture: no" not in rating["detail"]
+    assert "What would decide it: symptoms from the fracture" in rating["detail"]
+    assert not [a for a in blind.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"]
+    [coverage] = [c for c in blind["cards"] if "Medicare augmentation coverage" in c["summary"]]
+    for item in ("Pain score of 5 or more (0-10)", "Worsening pain"):
+        assert f"- [ ] {item}: could not be checked (pain scores unavailable)" in coverage["detail"], item
