@@ -38,9 +38,10 @@ def _undecided(inp: CardInput, rating: Rating) -> dict[str, Any]:
         row = pack.variants[vid].row_for(order.procedure, order.region)
         answer = (f"{CATEGORIES[row.category]['display']} ({row.score})" if row and row.score is not None
                   else CATEGORIES[row.category]["display"] if row else text["not_rated"])
-        lead = text["otherwise"] if vid == otherwise else wording.get(vid, text["if_variant"].format(
-            number=pack.variants[vid].number))
-        answers.append(f"- {lead}: {answer} (ACR variant {pack.variants[vid].number}).")
+        number = pack.variants[vid].number
+        named = text["otherwise"] if vid == otherwise else wording.get(vid)  # else the lead names the variant
+        lead = named or text["if_variant"].format(number=number)
+        answers.append(f"- {lead}: {answer}" + (f" (ACR variant {number})." if named else "."))
     if not otherwise:
         answers.append(f"- {text['otherwise']}: {text['no_variant']}")
     lines.append("\n".join(answers))

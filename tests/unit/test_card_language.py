@@ -217,6 +217,7 @@ def test_a_latest_pain_score_or_trend_is_never_taken_from_part_of_the_pain_data(
     [rating] = [c for c in blind["cards"] if c["summary"].startswith("Kyphoplasty, thoracic:")]
     assert "ACR 3/9" not in rating["summary"] and "symptoms from the fracture: no" not in rating["detail"]
     assert "What would decide it: symptoms from the fracture" in rating["detail"]
+    assert "- If ACR variant 5 applies: usually not appropriate (3).\n" in rating["detail"]  # the variant named once
     assert not [a for a in blind.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"]
     [coverage] = [c for c in blind["cards"] if "Medicare augmentation coverage" in c["summary"]]
     for item in ("Pain score of 5 or more (0-10)", "Worsening pain"):
