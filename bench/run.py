@@ -16,7 +16,9 @@ Rows (each: requests/s, latency percentiles, errors, peak RSS per worker, cards 
   5 query         the slowest single FHIR query of the hook's prefetch templates, sent directly (sequentially)
                   through the same proxy: the floor for row 4 when the service's reads run in parallel
     query-all     every template's query sent at once (one connection each), wall time until the last
-                  answer: the floor including the FHIR server's own handling of 10 concurrent searches
+                  answer: the floor including the FHIR server's own handling of 10 concurrent searches.
+                  query-all@4: four such callers at the same time, the load the fetch row puts on the FHIR
+                  server and the proxy (both run on this machine too): the floor for row 4 at concurrency 4
 The baseline and typical rows (their ratio is a target) are measured in turn, ``IN_TURN`` short runs each
 alternated, both servers up: the machine's speed drifts by a third within minutes here, and rows measured a
 minute apart compared that drift as much as the service. A row named ``name@1`` runs at concurrency 1 (service
@@ -249,40 +251,48 @@ def direct_queries(base: str, patient_id: str, templates: dict[str, str], repeat
             "rss_mb": float("nan"), "cards": None, "concurrency": 1}
 
 
-def parallel_queries(base: str, patient_id: str, templates: dict[str, str], repeat: int) -> dict[str, Any]:
-    """All prefetch queries at once, as the service sends them; wall time until every answer is read."""
+def parallel_queries(base: str, patient_id: str, templates: dict[str, str], repeat: int,
+                     callers: int = 1) -> dict[str, Any]:
+    """All prefetch queries at once, as the service sends them; wall time until every answer is read. With
+    ``callers`` above 1, that many callers do so at the same time, each ``repeat`` times (closed loop)."""
     import concurrent.futures
     import http.client
     from urllib.parse import urlsplit
 
     parts = urlsplit(base)
     paths = [f"{parts.path}/{t.replace('{{context.patientId}}', patient_id)}" for t in templates.values()]
-    connections = [http.client.HTTPConnection(parts.hostname, parts.port, timeout=30) for _ in paths]
+    times: list[float] = []
 
-    def get(index: int) -> None:
-        connections[index].request("GET", paths[index], headers={"Accept": "application/fhir+json"})
-        response = connections[index].getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"direct query {paths[index]} answered {response.status}")
+    def caller() -> None:
+        connections = [http.client.HTTPConnection(parts.hostname, parts.port, timeout=30) for _ in paths]
 
-    times = []
-    with concurrent.futures.ThreadPoolExecutor(len(paths)) as pool:
-        for i in range(repeat + 2):
-            started = time.perf_counter()
-            list(pool.map(get, range(len(paths))))
-            if i >= 2:
-                times.append(time.perf_counter() - started)
-    for connection in connections:
-        connection.close()
+        def get(index: int) -> None:
+            connections[index].request("GET", paths[index], headers={"Accept": "application/fhir+json"})
+            response = connections[index].getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"direct query {paths[index]} answered {response.status}")
+
+        with concurrent.futures.ThreadPoolExecutor(len(paths)) as pool:
+            for i in range(repeat + 2):
+                started = time.perf_counter()
+                list(pool.map(get, range(len(paths))))
+                if i >= 2:  # two warm-up rounds
+                    times.append(time.perf_counter() - started)
+        for connection in connections:
+            connection.close()
+
+    with concurrent.futures.ThreadPoolExecutor(callers) as group:
+        list(group.map(lambda _: caller(), range(callers)))  # a caller's error is raised here
     times.sort()
 
     def pct(fraction: float) -> float:
         return times[min(len(times) - 1, max(0, round(fraction * len(times)) - 1))] * 1000
 
-    return {"query": f"{len(paths)} at once", "requests": len(times), "ok": len(times), "errors": 0,
-            "rps": len(times) / sum(times), "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
-            "rss_mb": float("nan"), "cards": None, "concurrency": len(paths)}
+    label = f"{len(paths)} at once" + (f", {callers} callers" if callers > 1 else "")
+    return {"query": label, "requests": len(times), "ok": len(times), "errors": 0,
+            "rps": len(times) / sum(times) * callers, "p50_ms": pct(0.5), "p95_ms": pct(0.95),
+            "p99_ms": pct(0.99), "rss_mb": float("nan"), "cards": None, "concurrency": len(paths) * callers}
 
 
 def start_cds(name: str, argv_prefix: list[str], args: argparse.Namespace, work: Path,
@@ -381,6 +391,10 @@ def print_table(rows: dict[str, dict[str, Any]], sizes: dict[str, int], args: ar
         if name in rows and "query-all" in rows:
             gap = rows[name]["p50_ms"] - rows["query-all"]["p50_ms"]
             checks.append((f"{name} p50 - all queries at once p50, ms", gap, "info", True))
+        callers = rows[name]["concurrency"] if name in rows else 1
+        if callers > 1 and f"query-all@{callers}" in rows:  # the same load on the FHIR side, without the service
+            gap = rows[name]["p50_ms"] - rows[f"query-all@{callers}"]["p50_ms"]
+            checks.append((f"{name} p50 - all queries at once by {callers} callers p50, ms", gap, "info", True))
     if {"typical@1", "large-500@1", "large-5000@1"} <= rows.keys():
         def cost(name: str) -> float:  # marginal ms per resource above the typical chart, no queueing
             return (rows[name]["p50_ms"] - rows["typical@1"]["p50_ms"]) / (sizes[name] - sizes["typical@1"])
@@ -407,7 +421,8 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=float, default=50.0, help="latency the proxy adds per FHIR request")
     parser.add_argument("--query-repeat", type=int, default=20, help="sequential reads per query in row 5")
     parser.add_argument("--rows", default="baseline,baseline-empty,typical,typical@1,large-500@1,large-5000@1,"
-                                          "large-5000,conditions-8000@1,flood-10000@1,fetch,fetch@1,query,query-all")
+                                          "large-5000,conditions-8000@1,flood-10000@1,fetch,fetch@1,query,query-all,"
+                                          "query-all@4")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     wanted = [row for row in args.rows.split(",") if row]
@@ -418,7 +433,7 @@ def main() -> int:
     flood = padded_scenario(today, 10_000)  # sent to the service as shipped: cut at the templates' _count
     sizes = {row: resource_count(scenarios.get(row.split("@")[0], flood if row.startswith("flood") else None)
                                  or scenarios["typical"])
-             for row in wanted if row not in {"baseline-empty", "query", "query-all"}}
+             for row in wanted if row not in {"baseline-empty", "query"} and not row.startswith("query-all")}
     rows: dict[str, dict[str, Any]] = {}
     cleanup: list[Callable[[], None]] = []
 
@@ -478,9 +493,11 @@ def main() -> int:
                 if "query" in wanted:
                     rows["query"] = direct_queries(proxied, scenarios["typical"].patient_id,
                                                    dict(definition.prefetch), args.query_repeat)
-                if "query-all" in wanted:
-                    rows["query-all"] = parallel_queries(proxied, scenarios["typical"].patient_id,
-                                                         dict(definition.prefetch), args.query_repeat)
+                for row in wanted:
+                    if row.split("@")[0] == "query-all":
+                        rows[row] = parallel_queries(proxied, scenarios["typical"].patient_id,
+                                                     dict(definition.prefetch), args.query_repeat, concurrency(row)
+                                                     if "@" in row else 1)
         finally:
             for stop in reversed(cleanup):
                 stop()
