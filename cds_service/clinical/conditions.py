@@ -22,8 +22,7 @@ computed when first read); an ``any`` reads all its parts, since every met part 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .facts import ClinicalFacts
 
@@ -32,17 +31,17 @@ TESTS = ("in", "is", "min", "max", "none_of", "nonempty", "in_set", "known")
 COMBINATORS = ("all", "any", "not")
 
 
-@dataclass(frozen=True)
-class Subject:
-    """What a condition reads: the patient's facts, the topic's named sets, and the order being rated."""
+class Subject(NamedTuple):
+    """What a condition reads: the patient's facts, the topic's named sets, and the order being rated. Named
+    tuples here and for ``Outcome``: dozens are built a call, and a compiled frozen dataclass is built through
+    an interpreted ``__init__`` at about three times the cost (``facts/resources.py`` ``ResourceView``)."""
 
     facts: ClinicalFacts
     sets: Mapping[str, tuple[Any, ...]]
     order: Any = None  # a DraftOrder, or None where no single order is concerned
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The verdict and the leaves that decided it (met leaves of a True verdict; unknown facts of None)."""
 
     verdict: bool | None

@@ -22,7 +22,7 @@ the cards say what would decide it and what each answer gives, never a rating.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .conditions import Outcome, Subject, check, leaves
 from .facts import ClinicalFacts
@@ -31,9 +31,9 @@ from .topic import Topic
 MatchOutcome = Literal["matched", "out-of-scope", "insufficient-data", "no-variant", "undecided"]
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One fact behind a decision: its name, its value and the FHIR resources it came from."""
+class Reason(NamedTuple):
+    """One fact behind a decision: its name, its value and the FHIR resources it came from (a named tuple, like
+    ``conditions.Outcome``: built for every reason of every call)."""
 
     fact: str
     value: Any

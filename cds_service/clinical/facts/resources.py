@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -294,9 +293,9 @@ def searchable(seen: ResourceView) -> tuple[str, ...]:
     return extraction.searchable(seen) if extraction else seen.texts
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """One resource that supports (or, when negated, explicitly denies) a concept."""
+class Evidence(NamedTuple):
+    """One resource that supports (or, when negated, explicitly denies) a concept. A named tuple, like
+    ``ResourceView`` and ``Found``: one is built for every match of every call."""
 
     resource: Mapping[str, Any]
     source: str  # "Condition/abc" or "ServiceRequest/x (reasonCode)"
@@ -352,8 +351,7 @@ def sources(evidence: Iterable[Evidence]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(e.source for e in evidence))
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """A fact value with the evidence behind it, before it becomes a ``facts.Fact``."""
 
     value: Any
