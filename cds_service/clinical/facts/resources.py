@@ -41,7 +41,11 @@ def reference(resource: Mapping[str, Any]) -> str:
 
 
 def dict_or_none(value: Any) -> dict[str, Any] | None:
-    """A JSON object as a dict (``as_dict``), or None for anything that is not a mapping."""
+    """A JSON object as a dict (``as_dict``), or None for anything that is not a mapping. A missing member (None)
+    is answered before the ABC check: that check is an interpreted call (``abc.ABCMeta.__instancecheck__``), about
+    a hundred a typical call were for None."""
+    if value is None:
+        return None
     return value if type(value) is dict else dict(value) if isinstance(value, Mapping) else None
 
 
@@ -146,8 +150,9 @@ def days_before(now: datetime, when: date | None) -> int | None:
 
 
 def _is_mapping(value: Any) -> bool:
-    """``isinstance(value, Mapping)`` with the JSON case (a dict) first: the ABC check costs several times more."""
-    return type(value) is dict or isinstance(value, Mapping)
+    """``isinstance(value, Mapping)`` with the JSON case (a dict) and a missing member (None) first: the ABC check
+    is an interpreted call and costs several times more."""
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def _concepts(value: Any) -> Iterator[Mapping[str, Any]]:
