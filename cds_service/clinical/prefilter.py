@@ -20,8 +20,7 @@ there is no prefilter.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import ahocorasick
 
 from .casefold import folded, searched
+from .current import Current
 
 try:  # the parser ``re`` itself uses; private, so any surprise only turns the shortcut off
     from re import _parser as _sre  # type: ignore[attr-defined]
@@ -107,13 +107,9 @@ class ScanMemo:
             found = self.masks[text] = self.scan.mask(text.lower())
         return found
 
-    @contextmanager
-    def active(self) -> Iterator[None]:
-        token = _MEMO.set(self)
-        try:
-            yield
-        finally:
-            _MEMO.reset(token)
+    def active(self) -> Current:
+        """A with-block in which this memo answers the prefilters it knows (``Prefilter.may_match``)."""
+        return Current(_MEMO, self)
 
 
 # The extraction's scans in this context (thread), while one of its fact rules runs; None outside.

@@ -8,13 +8,13 @@ not repeat the per-resource-type details. Nothing here decides a fact.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..code_index import CodeIndex
 from ..codes import JOIN, CodedKey, Concept, TextPatterns, TextResult, coded_key
+from ..current import Current
 from ..prefilter import LiteralScan, ScanMemo
 
 if TYPE_CHECKING:
@@ -246,17 +246,9 @@ class ExtractionViews:
         self.occurs: dict[str, bool] = {}  # the screen's verdict per distinct text (``TextPatterns.may_occur``)
         self.memo: dict[Any, Any] = {}  # other per-extraction results (``index.record_index``)
 
-    @contextmanager
-    def active(self) -> Iterator[None]:
-        token = _EXTRACTION.set(self)
-        try:
-            if self.scans is None:
-                yield
-            else:
-                with self.scans.active():
-                    yield
-        finally:
-            _EXTRACTION.reset(token)
+    def active(self) -> Current:
+        """A with-block in which this extraction (and its literal scans) is the one the fact rules read."""
+        return Current(_EXTRACTION, self, self.scans.active() if self.scans is not None else None)
 
     def view(self, resource: Mapping[str, Any]) -> ResourceView:
         found = self.views.get(id(resource))
