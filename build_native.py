@@ -8,7 +8,7 @@ uses the compiled modules only while each is newer than its source and runs the 
 never runs stale code; ``CDS_NATIVE=0`` runs the sources on purpose.
 
 Compiled: the clinical logic, the prefetch semantics and FHIR shape checks, the card builders, the protocol
-checks of a request and an answer (``MODULES``). Left as Python: the edges (Flask, HTTP, storage, the command
+checks of a request and an answer, the data files' schema checks (``MODULES``). Left as Python: the edges (Flask, HTTP, storage, the command
 line), the errors the request path raises (``cds_hooks/errors.py``: a compiled class ignores a subclass's own
 ``status``), the package ``__init__`` files (mypyc gives a compiled package a wrong ``__path__`` when the group's
 library sits in ``cds_service/``).
@@ -41,6 +41,7 @@ MODULES = (
     "cds_service/cds_hooks/validate.py",
     "cds_service/cds_hooks/fastjson.py",
     "cds_service/cds_hooks/response.py",
+    "cds_service/datafiles.py",
 )
 
 

@@ -121,20 +121,42 @@ def _pattern(value: str, _schema: Any) -> Check:
     return lambda instance: not isinstance(instance, str) or search(instance) is not None
 
 
+def _type(value: Any, _schema: Any) -> Check | None:
+    return _TYPES.get(value) if isinstance(value, str) else None
+
+
+def _required(value: list[str], _schema: Any) -> Check:
+    return lambda instance: not isinstance(instance, dict) or all(name in instance for name in value)
+
+
+def _dependent_required(value: Mapping[str, list[str]], _schema: Any) -> Check:
+    return lambda instance: not isinstance(instance, dict) or all(
+        needed in instance for name, needs in value.items() if name in instance for needed in needs)
+
+
+def _min_items(value: int, _schema: Any) -> Check:
+    return lambda instance: not isinstance(instance, list) or len(instance) >= value
+
+
+def _min_length(value: int, _schema: Any) -> Check:
+    return lambda instance: not isinstance(instance, str) or len(instance) >= value
+
+
+def _max_length(value: int, _schema: Any) -> Check:
+    return lambda instance: not isinstance(instance, str) or len(instance) <= value
+
+
+def _const(value: Any, _schema: Any) -> Check | None:
+    if not isinstance(value, str):
+        return None
+    return lambda instance: isinstance(instance, str) and instance == value
+
+
+# One function per keyword, each returning a check of one level (the compiled build takes no lambda in a lambda).
 _KEYWORDS: Mapping[str, Callable[[Any, Any], Check | None]] = {
-    "type": lambda value, _: _TYPES.get(value) if isinstance(value, str) else None,
-    "required": lambda value, _: lambda instance: not isinstance(instance, dict) or all(
-        name in instance for name in value),
-    "dependentRequired": lambda value, _: lambda instance: not isinstance(instance, dict) or all(
-        needed in instance for name, needs in value.items() if name in instance for needed in needs),
-    "properties": _properties,
-    "items": _items,
-    "minItems": lambda value, _: lambda instance: not isinstance(instance, list) or len(instance) >= value,
-    "minLength": lambda value, _: lambda instance: not isinstance(instance, str) or len(instance) >= value,
-    "maxLength": lambda value, _: lambda instance: not isinstance(instance, str) or len(instance) <= value,
-    "pattern": _pattern,
-    "const": lambda value, _: (lambda instance: isinstance(instance, str) and instance == value)
-    if isinstance(value, str) else None,
+    "type": _type, "required": _required, "dependentRequired": _dependent_required, "properties": _properties,
+    "items": _items, "minItems": _min_items, "minLength": _min_length, "maxLength": _max_length,
+    "pattern": _pattern, "const": _const,
 }
 
 
