@@ -7,11 +7,11 @@ about a fifth less CPU per call under ``cds-service serve``. The sources stay th
 uses the compiled modules only while each is newer than its source and runs the sources otherwise, so an edit
 never runs stale code; ``CDS_NATIVE=0`` runs the sources on purpose.
 
-Compiled: the clinical logic, the prefetch semantics and FHIR shape checks, the card builders, the protocol
-checks of a request and an answer, the data files' schema checks (``MODULES``). Left as Python: the edges (Flask, HTTP, storage, the command
-line), the errors the request path raises (``cds_hooks/errors.py``: a compiled class ignores a subclass's own
-``status``), the package ``__init__`` files (mypyc gives a compiled package a wrong ``__path__`` when the group's
-library sits in ``cds_service/``).
+Compiled: the clinical logic, the prefetch semantics and FHIR shape checks, the card builders, the protocol checks
+of a request and an answer, the data files' schema checks (``MODULES``). Left as Python: the edges (Flask, HTTP,
+storage, the command line), the errors the request path raises (``cds_hooks/errors.py``: a compiled class ignores a
+subclass's own ``status``), the package ``__init__`` files (mypyc gives a compiled package a wrong ``__path__`` when
+the group's library sits in ``cds_service/``).
 
 Without a C compiler, or with ``CDS_NATIVE=0``, nothing is built and the service runs from source. When every
 compiled module is newer than its source, nothing is done (``make`` runs this before every serve and test). Output:
