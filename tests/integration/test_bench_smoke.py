@@ -33,8 +33,11 @@ def test_the_benchmark_harness_runs_every_row(tmp_path: Path) -> None:
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "warning" not in run.stderr, run.stderr[-3000:]
-    rows = json.loads(out.read_text())["rows"]
+    written = json.loads(out.read_text())
+    rows = written["rows"]
     assert tuple(rows) == ROWS
+    assert set(written["machine"]) == {"before the rows", "after them"}  # the machine probe, printed too
+    assert "machine (a fixed pure-Python loop, ms): before the rows best " in run.stdout
     for name, row in rows.items():
         assert row["errors"] == 0 and row["ok"] >= 1, name
         if name not in {"baseline", "baseline-empty", "query", "query-all", "query-all@4"}:
