@@ -4,7 +4,8 @@ Rows (each: requests/s, latency percentiles, errors, peak RSS per worker, cards 
   1 baseline      the typical row's request (the same bytes) answered by a trivial Flask app that parses it and
                   returns no cards, under the same ``cds-service serve``: issue 16's anchor, "the same server
                   stack answering the same body with no work". baseline-empty: the same app sent ``{}`` (the
-                  anchor of the runs before 2026-12-01; info only)
+                  anchor of the runs before 2026-12-01; info only). baseline@1: at concurrency 1, measured in
+                  turn with typical@1, for the latency ratio (info)
   2 typical       order-select, full prefetch, the seed scenario padded to ~60 resources
   3 large-500     the same with 500 Observations;  large-5000: with 5,000 Observations;
     conditions-8000: with 8,000 Conditions. Rows 2-3 are served with the hook templates' ``_count`` removed
@@ -395,10 +396,16 @@ def print_table(rows: dict[str, dict[str, Any]], sizes: dict[str, int], args: ar
     if "typical" in rows:
         p99 = rows["typical"]["p99_ms"]
         checks.append(("typical p99 ms", p99, f"<= {TARGETS['p99_typical_ms']}", p99 <= TARGETS["p99_typical_ms"]))
+    if "typical" in rows and "baseline" in rows:  # latency against the anchor measured in turn: less of the minute
+        checks.append(("typical p99 / baseline p99", rows["typical"]["p99_ms"] / rows["baseline"]["p99_ms"], "info",
+                       True))
     if "typical@1" in rows:
         p50 = rows["typical@1"]["p50_ms"]
         checks.append(("typical@1 p50 ms", p50, f"<= {TARGETS['p50_typical_at_1_ms']}",
                        p50 <= TARGETS["p50_typical_at_1_ms"]))
+    if "typical@1" in rows and "baseline@1" in rows:
+        checks.append(("typical@1 p50 / baseline@1 p50", rows["typical@1"]["p50_ms"] / rows["baseline@1"]["p50_ms"],
+                       "info", True))
     if "conditions-8000@1" in rows:
         p50 = rows["conditions-8000@1"]["p50_ms"]
         checks.append(("8,000 Conditions p50 ms", p50, f"<= {TARGETS['conditions_8000_ms']}",
@@ -445,9 +452,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--delay-ms", type=float, default=50.0, help="latency the proxy adds per FHIR request")
     parser.add_argument("--query-repeat", type=int, default=20, help="sequential reads per query in row 5")
-    parser.add_argument("--rows", default="baseline,baseline-empty,typical,typical@1,large-500@1,large-5000@1,"
-                                          "large-5000,conditions-8000@1,flood-10000@1,fetch,fetch@1,query,query-all,"
-                                          "query-all@4")
+    parser.add_argument("--rows", default="baseline,baseline-empty,baseline@1,typical,typical@1,large-500@1,"
+                                          "large-5000@1,large-5000,conditions-8000@1,flood-10000@1,fetch,fetch@1,"
+                                          "query,query-all,query-all@4")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     wanted = [row for row in args.rows.split(",") if row]
@@ -482,7 +489,7 @@ def main() -> int:
                 cds, base = start_cds("cds-uncapped", serve, args, work, uncapped_hooks(work))
                 cleanup.append(cds.stop)
                 url = f"{base}/cds-services/{definition.id}"
-            if {"baseline", "baseline-empty"} & set(wanted):
+            if {"baseline", "baseline-empty", "baseline@1"} & set(wanted):
                 server, floor = start_cds("baseline", [sys.executable, str(BENCH / "baseline_app.py")], args, work)
                 cleanup.append(server.stop)
                 floor_url = f"{floor}/cds-services/{definition.id}"
@@ -493,6 +500,11 @@ def main() -> int:
                     rows["baseline"] = load(floor_url, bodies["typical"], args, server, args.concurrency)
                 if "baseline-empty" in wanted:
                     rows["baseline-empty"] = load(floor_url, body_file("empty", {}), args, server, args.concurrency)
+                if {"baseline@1", "typical@1"} <= set(wanted):  # the latency ratio's two rows: in turn too
+                    rows.update(load_in_turn({"baseline@1": (floor_url, bodies["typical"], server),
+                                              "typical@1": (url, bodies["typical"], cds)}, args, 1))
+                elif "baseline@1" in wanted:
+                    rows["baseline@1"] = load(floor_url, bodies["typical"], args, server, 1)
                 server.stop()
             if uncapped_rows:
                 for row in wanted:
