@@ -353,7 +353,7 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 
 def machine_probe(times: int = 300) -> dict[str, float]:
-    """Best and p50 ms of a fixed piece of pure-Python work (no allocation, no I/O), run here ``times`` times.
+    """Best and p50 ms of a fixed piece of pure-Python work (integer arithmetic, no I/O), run ``times`` times.
 
     Why: this machine's speed moves within minutes (the same loop's p50 measured 2.0 and 3.4 ms an hour apart,
     its best 1.75 both times), and the latency targets are absolute. Taken before and after the rows, it says

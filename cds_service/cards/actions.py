@@ -15,6 +15,7 @@ from typing import Any
 
 from ..cds_hooks.response import stable_uuid
 from ..cds_hooks.validate import HookRequest
+from ..clinical.facts.resources import is_mapping
 from ..clinical.orders import DraftOrder
 from ..clinical.ratings import Category, Rating
 from ..clinical.topic import Topic
@@ -120,9 +121,8 @@ def with_extensions(resource: Mapping[str, Any], extensions: list[dict[str, Any]
 
 
 def _plain(value: Any) -> Any:
-    """Deep copy into dicts and lists, dropping null and empty members (not allowed in a response). A dict or a
-    str is told apart before the ABC check (an interpreted call, two dozen a typical answer)."""
-    if type(value) is dict or (type(value) is not str and isinstance(value, Mapping)):
+    """Deep copy into dicts and lists, dropping null and empty members (not allowed in a response)."""
+    if is_mapping(value):
         items = {k: _plain(v) for k, v in value.items()}
         return {k: v for k, v in items.items() if not _empty(v)}
     if isinstance(value, list | tuple):

@@ -34,9 +34,7 @@ VOCABULARY = (
 
 
 class Fact(NamedTuple):
-    """One fact with its provenance. A named tuple, like ``resources.Evidence``: built for every fact of every
-    call, and a compiled frozen dataclass is built through an interpreted ``__init__`` at about three times the
-    cost."""
+    """One fact with its provenance: a named tuple, like ``conditions.Subject`` (which says why)."""
 
     name: str  # from the vocabulary in docs/architecture.md, e.g. "fracture", "malignancy"
     value: Any

@@ -40,13 +40,18 @@ def reference(resource: Mapping[str, Any]) -> str:
     return f"{record.get('resourceType', 'Resource')}/{record.get('id', '?')}"
 
 
+def is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)`` with the JSON cases answered first (a dict is one; a missing member, None, and
+    a str are not): the ABC check is an interpreted call (``abc.ABCMeta.__instancecheck__``), several times the
+    cost, and a typical call asked it about None a hundred times."""
+    if type(value) is dict:
+        return True
+    return value is not None and type(value) is not str and isinstance(value, Mapping)
+
+
 def dict_or_none(value: Any) -> dict[str, Any] | None:
-    """A JSON object as a dict (``as_dict``), or None for anything that is not a mapping. A missing member (None)
-    is answered before the ABC check: that check is an interpreted call (``abc.ABCMeta.__instancecheck__``), about
-    a hundred a typical call were for None."""
-    if value is None:
-        return None
-    return value if type(value) is dict else dict(value) if isinstance(value, Mapping) else None
+    """A JSON object as a dict (``as_dict``), or None for anything that is not a mapping."""
+    return value if type(value) is dict else dict(value) if is_mapping(value) else None
 
 
 def status_code(concept: Any) -> str | None:
@@ -149,17 +154,11 @@ def days_before(now: datetime, when: date | None) -> int | None:
     return None if when is None else (now.date() - when).days
 
 
-def _is_mapping(value: Any) -> bool:
-    """``isinstance(value, Mapping)`` with the JSON case (a dict) and a missing member (None) first: the ABC check
-    is an interpreted call and costs several times more."""
-    return type(value) is dict or (value is not None and isinstance(value, Mapping))
-
-
 def _concepts(value: Any) -> Iterator[Mapping[str, Any]]:
-    if _is_mapping(value):
+    if is_mapping(value):
         yield value
     elif isinstance(value, list):
-        yield from (v for v in value if _is_mapping(v))
+        yield from (v for v in value if is_mapping(v))
 
 
 # Where each resource type keeps its coded meaning and its free text.

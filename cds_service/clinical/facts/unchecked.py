@@ -35,9 +35,13 @@ class Unchecked:
 
 
 def build_fact_sources(data: Mapping[str, Any]) -> Mapping[str, FactSource]:
-    return {name: FactSource(tuple(spec["keys"]), () if spec["absence"] == "any" else
-                             tuple(_frozen(v) for v in spec["absence"]), spec["absence"] == "any")
-            for name, spec in data["facts"].items()}
+    return {name: _source(spec) for name, spec in data["facts"].items()}
+
+
+def _source(spec: Mapping[str, Any]) -> FactSource:
+    """One entry of fact_sources.json: ``absence`` lists the 'nothing found' values, or is ``"any"``."""
+    every = spec["absence"] == "any"
+    return FactSource(tuple(spec["keys"]), () if every else tuple(_frozen(v) for v in spec["absence"]), every)
 
 
 def lost_keys(data: PatientData) -> frozenset[str]:
