@@ -23,7 +23,7 @@ from .clinical.orders import RecognisedOrders, recognise_orders
 from .clinical.ratings import Rating, rate_order
 from .clinical.router import route_order
 from .clinical.topic import Topic
-from .clinical.variants import VariantMatch, classify_variant, settle_for_order
+from .clinical.variants import VariantMatch, classify_variant, scope_left_open, settle_for_order
 from .fhir.gather import PatientData, gather_fhir_data
 
 log = logging.getLogger(__name__)
@@ -86,13 +86,14 @@ def _rate_and_answer(request: HookRequest, recognised: RecognisedOrders, data: P
     escalations are still built: a red flag is never suppressed."""
     routes = [route_order(order, facts, engine.topics) for order in recognised.orders]
     # the variant depends on the topic, the order kind and (where a topic's rules read it) the order's region
-    variants: dict[tuple[str, str, str | None], VariantMatch] = {}
+    variants: dict[tuple[str, str, str | None, tuple[str, ...]], VariantMatch] = {}
     ratings = []
     for route in routes:
         if route.topic is not None:
-            key = (route.topic.id, route.order.kind, route.order.region)
+            key = (route.topic.id, route.order.kind, route.order.region, route.open_scope)
             if key not in variants:
-                variants[key] = classify_variant(facts, route.order.kind, route.topic, route.order)
+                variants[key] = (scope_left_open(route.order.kind, route.topic, route.open_scope) if route.open_scope
+                                 else classify_variant(facts, route.order.kind, route.topic, route.order))
             match = settle_for_order(variants[key], route.order.procedure, route.order.region, route.topic)
             ratings.append(rate_order(route.order, match, route.topic.pack))
     unrouted = [r.order for r in routes if r.topic is None]

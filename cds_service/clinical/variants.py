@@ -109,6 +109,12 @@ def classify_variant(facts: ClinicalFacts, kind: str, topic: Topic, draft: Any =
     return VariantMatch(**base, outcome="no-variant", reason="no-variant-fits", reasons=described)
 
 
+def scope_left_open(kind: str, topic: Topic, unchecked: tuple[str, ...]) -> VariantMatch:
+    """The answer for an order whose topic's scope facts could not be checked (``router.Route.open_scope``):
+    insufficient data, naming them; no variant is classified, nothing is rated."""
+    return VariantMatch(topic.pack.id, kind, None, None, "insufficient-data", reason="scope-open", missing=unchecked)
+
+
 def settle_for_order(match: VariantMatch, procedure: str, region: str | None, topic: Topic) -> VariantMatch:
     """For one order: rate under the variant that fits when every candidate rates it alike, else "undecided"."""
     if match.outcome != "insufficient-data" or not match.compare or not match.blocked:

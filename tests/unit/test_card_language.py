@@ -222,3 +222,23 @@ def test_a_latest_pain_score_or_trend_is_never_taken_from_part_of_the_pain_data(
     [coverage] = [c for c in blind["cards"] if "Medicare augmentation coverage" in c["summary"]]
     for item in ("Pain score of 5 or more (0-10)", "Worsening pain"):
         assert f"- [ ] {item}: could not be checked (pain scores unavailable)" in coverage["detail"], item
+
+
+@pytest.mark.parametrize("name", ["lbp-v1-acute-uncomplicated", "tbp-v5-immunosuppressed"])
+def test_an_order_is_never_recorded_as_outside_the_criteria_when_the_scope_could_not_be_checked(
+        tmp_path: Path, name: str) -> None:
+    """Back pain imaging is rated with full data. Without the problem list, whether the patient has high-energy
+    trauma or a vertebral fracture (which put the order under other ACR criteria) is unknown: the order used to
+    get no card and 'no criteria apply' written onto it. Now it is not rated, nothing is written, and the card
+    says why and names the problem list as not available."""
+    client = create_app(load_settings({}, data_dir=str(tmp_path))).test_client()
+    body = hook_request(materialise(name, TODAY), "order-select", with_prefetch=True, fhir_server=None)
+    full = client.post("/cds-services/spine-order-select", json=body).get_json()
+    assert re.search(r": (usually|may be) (not )?appropriate \(ACR \d/9\)$", full["cards"][0]["summary"])
+    body["prefetch"]["conditions"] = {"resourceType": "OperationOutcome",
+                                      "issue": [{"severity": "error", "code": "exception"}]}
+    blind = client.post("/cds-services/spine-order-select", json=body).get_json()
+    assert not [a for a in blind.get("systemActions", ()) if a["resource"]["resourceType"] == "ServiceRequest"]
+    [rating] = [c for c in blind["cards"] if "not rated" in c["summary"]]
+    assert "Which ACR criteria apply to this order depends on data that could not be read" in rating["detail"]
+    assert "problem list: prefetch is an OperationOutcome" in rating["detail"]
