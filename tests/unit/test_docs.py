@@ -49,6 +49,16 @@ def test_one_benchmark_run_is_quoted_in_one_place_and_the_readme_links_to_it() -
     assert not re.search(r"^\|.*\breq/s\b.*\|$", README, re.M)  # no results table of its own in the README
 
 
+def test_the_readme_quotes_the_same_run_as_the_latest_result() -> None:
+    """Issue 16: README and docs once quoted different "latest" runs; date, time and commit must be the same."""
+    performance = (REPO / "docs" / "performance-deployment.md").read_text()
+    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d) UTC, commit ([0-9a-f]{7})"
+    docs = re.search(r"^### Latest result\n\n" + stamp, performance, re.M)
+    readme = re.search(r"^Latest full run: " + stamp, README, re.M)
+    assert docs and readme, "the latest run's date, time and commit are not where this test reads them"
+    assert readme.groups() == docs.groups()
+
+
 def test_the_readme_epic_feedback_example_is_accepted_with_its_coded_reason(client: Any, app: Any) -> None:
     block = re.search(r"```json\n(\s*\{\"feedback\".*?)```", README, re.S)
     assert block, "README lost its Epic feedback example"
